@@ -1,0 +1,116 @@
+"""Typed settings read once from the environment and `.env`."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+MIN_JWT_SECRET_BYTES = 32
+
+log = logging.getLogger(__name__)
+
+
+class SettingsError(ValueError):
+    """A setting makes start-up impossible; the message says which and why."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_prefix=""
+    )
+
+    environment: Literal["dev", "production", "test"] = "dev"
+    host: str = "127.0.0.1"
+    port: int = 8100
+    log_level: str = "INFO"
+    logs_dir: Path | None = None
+
+    database_url: str = ""
+    data_dir: Path = Path("data")
+    db_pool_min: int = Field(2, ge=1)
+    db_pool_max: int = Field(10, ge=1)
+    db_command_timeout: float = 30.0
+
+    jwt_secret: SecretStr | None = None
+    jwt_issuer: str = "rugpt-engine"
+    jwt_audience: str = "rugpt-api"
+    access_token_ttl_seconds: int = Field(900, ge=30)
+    refresh_token_ttl_seconds: int = Field(30 * 24 * 3600, ge=60)
+    bcrypt_rounds: int = Field(12, ge=4, le=16)
+
+    login_max_failures_per_account: int = Field(5, ge=1)
+    login_max_failures_per_ip: int = Field(30, ge=1)
+    login_failure_window_seconds: int = Field(900, ge=1)
+
+    admin_username: str = "admin"
+    admin_password: SecretStr | None = None
+    admin_email: str = "admin@localhost"
+
+    llm_provider: Literal["ollama", "openai"] = "ollama"
+    llm_base_url: str = "http://127.0.0.1:11434"
+    llm_model: str = "qwen2.5:7b"
+    llm_api_key: SecretStr = SecretStr("not-needed")
+    llm_timeout_seconds: float = Field(300.0, gt=0)
+    llm_max_concurrency: int = Field(2, ge=1)
+    llm_temperature: float = 0.2
+    llm_health_timeout_seconds: float = 2.0
+    llm_history_messages: int = Field(20, ge=1)
+    llm_history_chars: int = Field(12000, ge=500)
+
+    scheduler_enabled: bool = True
+    scheduler_interval_seconds: float = Field(30.0, gt=0)
+
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_from: str = "rugpt@localhost"
+    smtp_security: Literal["none", "starttls", "ssl"] = "starttls"
+    smtp_timeout_seconds: float = 30.0
+
+    telegram_bot_token: SecretStr = SecretStr("")
+    telegram_api_base_url: str = "https://api.telegram.org"
+    telegram_webhook_secret: SecretStr = SecretStr("")
+    telegram_bot_username: str = ""
+
+    web_search_url: str = ""
+
+    prompt_dir: Path = PACKAGE_DIR / "prompts"
+    max_page_size: int = 200
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.db_pool_min > self.db_pool_max:
+            raise SettingsError("DB_POOL_MIN must not exceed DB_POOL_MAX")
+        if self.jwt_secret is None:
+            if self.environment == "production":
+                raise SettingsError(
+                    "JWT_SECRET is required in production: set it to a random string "
+                    f"of at least {MIN_JWT_SECRET_BYTES} bytes (e.g. `openssl rand -hex 32`)"
+                )
+            self.jwt_secret = SecretStr(secrets.token_urlsafe(48))
+            log.warning("JWT_SECRET is not set: generated a random one; tokens die on restart")
+        if len(self.jwt_secret.get_secret_value().encode()) < MIN_JWT_SECRET_BYTES:
+            raise SettingsError(f"JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes long")
+        return self
+
+    @property
+    def jwt_key(self) -> str:
+        assert self.jwt_secret is not None
+        return self.jwt_secret.get_secret_value()
+
+    @property
+    def uses_embedded_db(self) -> bool:
+        return not self.database_url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""LLM providers: chat-model factory and reachability probes."""

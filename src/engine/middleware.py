@@ -1,0 +1,79 @@
+"""Pure ASGI middleware (streaming-safe): request ids and a request body size limit."""
+
+from __future__ import annotations
+
+import json
+import secrets
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from engine.logging_setup import request_id_var
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, max_body_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        incoming = headers.get(b"x-request-id", b"").decode("latin-1")
+        request_id = (
+            incoming
+            if 0 < len(incoming) <= 64 and incoming.isprintable()
+            else (secrets.token_hex(8))
+        )
+        token = request_id_var.set(request_id)
+        try:
+            declared = headers.get(b"content-length")
+            if declared is not None and (
+                not declared.isdigit() or int(declared) > self.max_body_bytes
+            ):
+                await _reject(send, request_id)
+                return
+            received = 0
+            too_large = False
+
+            async def limited_receive() -> Message:
+                nonlocal received, too_large
+                message = await receive()
+                if message["type"] == "http.request":
+                    received += len(message.get("body", b""))
+                    if received > self.max_body_bytes:
+                        too_large = True
+                        return {"type": "http.disconnect"}
+                return message
+
+            async def send_with_id(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    message.setdefault("headers", [])
+                    message["headers"] = [
+                        *message["headers"],
+                        (b"x-request-id", request_id.encode("latin-1")),
+                    ]
+                await send(message)
+
+            await self.app(scope, limited_receive, send_with_id)
+        finally:
+            request_id_var.reset(token)
+
+
+async def _reject(send: Send, request_id: str) -> None:
+    body = json.dumps({"detail": "request body too large"}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"x-request-id", request_id.encode("latin-1")),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,1 @@
+"""Domain dataclasses: what storages return and services pass around."""

@@ -1,0 +1,1 @@
+"""HTTP routes: parse, authorise through services, shape responses. No SQL here."""

@@ -1,0 +1,53 @@
+"""FastAPI dependencies: the engine, the current user, pagination."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from engine.errors import Unauthorized
+from engine.models.user import User
+from engine.services.engine import EngineService
+
+_bearer = HTTPBearer(auto_error=False)
+
+MAX_PAGE_SIZE = 200
+
+
+def get_engine(request: Request) -> EngineService:
+    engine: EngineService = request.app.state.engine
+    return engine
+
+
+Engine = Annotated[EngineService, Depends(get_engine)]
+
+
+async def get_current_user(
+    engine: Engine,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> User:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("missing bearer token")
+    return await engine.auth.authenticate(credentials.credentials)
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+class Page:
+    def __init__(
+        self,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
+        offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    ) -> None:
+        self.limit = limit
+        self.offset = offset
+
+
+PageParams = Annotated[Page, Depends()]
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"

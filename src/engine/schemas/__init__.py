@@ -1,0 +1,1 @@
+"""Pydantic models at the API edge: write bodies forbid unknown fields."""

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+from pydantic import EmailStr
+
+from engine.schemas.base import ReadModel, WriteModel
+from engine.schemas.common import NewPassword, ShortText, Username
+
+
+class UserOut(ReadModel):
+    id: UUID
+    org_id: UUID
+    username: str
+    email: str | None
+    full_name: str
+    role: str
+    is_active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class UserCreateIn(WriteModel):
+    username: Username
+    password: NewPassword
+    email: EmailStr | None = None
+    full_name: ShortText = ""
+    role: Literal["admin", "user"] = "user"
+
+
+class UserUpdateIn(WriteModel):
+    email: EmailStr | None = None
+    full_name: ShortText | None = None
+    role: Literal["admin", "user"] | None = None
+    is_active: bool | None = None
+
+
+class ProfileUpdateIn(WriteModel):
+    email: EmailStr | None = None
+    full_name: ShortText | None = None
+
+
+class PasswordResetIn(WriteModel):
+    new_password: NewPassword

@@ -1,0 +1,1 @@
+"""Business rules: permissions, tenancy, orchestration. No SQL here."""

@@ -1,0 +1,138 @@
+"""Login, refresh-token rotation with reuse detection, logout, and access-token checks."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from uuid import UUID
+
+from engine.config import Settings
+from engine.errors import RateLimited, Unauthorized
+from engine.models.auth import TokenPair
+from engine.models.user import User
+from engine.services.passwords import PasswordHasher
+from engine.services.tokens import ACCESS, REFRESH, TokenCodec, hash_token
+from engine.storage.auth_tokens import LoginFailureStorage, RefreshTokenStorage
+from engine.storage.database import Database
+from engine.storage.users import UserStorage
+
+log = logging.getLogger(__name__)
+
+INVALID_CREDENTIALS = "invalid credentials"
+MAX_LOGIN_CANDIDATES = 5
+
+
+class AuthService:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        users: UserStorage,
+        refresh_tokens: RefreshTokenStorage,
+        login_failures: LoginFailureStorage,
+        hasher: PasswordHasher,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.users = users
+        self.refresh_tokens = refresh_tokens
+        self.login_failures = login_failures
+        self.hasher = hasher
+        self.codec = TokenCodec(settings)
+
+    async def login(
+        self, login: str, password: str, *, organization: str | None, client_ip: str
+    ) -> tuple[User, TokenPair]:
+        account_key = f"{(organization or '*').lower()}:{login.strip().lower()}"
+        await self._check_throttle(account_key, client_ip)
+        candidates = await self.users.find_credentials(
+            login.strip(), organization, limit=MAX_LOGIN_CANDIDATES
+        )
+        matched: User | None = None
+        if not candidates:
+            await self.hasher.verify(password, None)
+        for candidate in candidates:
+            if await self.hasher.verify(password, candidate.password_hash):
+                if candidate.user.is_active and candidate.org_active:
+                    matched = candidate.user
+                break
+        if matched is None:
+            await self.login_failures.record(account_key, client_ip)
+            log.info("failed login for %r from %s", account_key, client_ip)
+            raise Unauthorized(INVALID_CREDENTIALS)
+        await self.login_failures.clear_account(account_key)
+        return matched, await self._issue_pair(matched, family_id=uuid.uuid4())
+
+    async def _check_throttle(self, account_key: str, client_ip: str) -> None:
+        window = self.settings.login_failure_window_seconds
+        account_failures = await self.login_failures.count_recent("account", account_key, window)
+        ip_failures = await self.login_failures.count_recent("ip", client_ip, window)
+        if (
+            account_failures >= self.settings.login_max_failures_per_account
+            or ip_failures >= self.settings.login_max_failures_per_ip
+        ):
+            raise RateLimited("too many failed login attempts; try again later", retry_after=window)
+
+    async def _issue_pair(self, user: User, *, family_id: UUID, conn=None) -> TokenPair:  # type: ignore[no-untyped-def]
+        access, _ = self.codec.issue(
+            user_id=user.id, org_id=user.org_id, role=user.role, token_type=ACCESS
+        )
+        token_id = uuid.uuid4()
+        refresh, refresh_expires = self.codec.issue(
+            user_id=user.id,
+            org_id=user.org_id,
+            role=user.role,
+            token_type=REFRESH,
+            jti=str(token_id),
+        )
+        await self.refresh_tokens.add(
+            token_id=token_id,
+            org_id=user.org_id,
+            user_id=user.id,
+            family_id=family_id,
+            token_hash=hash_token(refresh),
+            expires_at=refresh_expires,
+            conn=conn,
+        )
+        return TokenPair(
+            access_token=access,
+            refresh_token=refresh,
+            expires_in=self.settings.access_token_ttl_seconds,
+            refresh_expires_in=self.settings.refresh_token_ttl_seconds,
+        )
+
+    async def refresh(self, refresh_token: str) -> TokenPair:
+        claims = self.codec.decode(refresh_token, expected_type=REFRESH)
+        reused_family: UUID | None = None
+        async with self.db.transaction() as conn:
+            record = await self.refresh_tokens.get_for_update(hash_token(refresh_token), conn)
+            if record is None or record.revoked_at is not None:
+                raise Unauthorized("refresh token revoked")
+            if record.used_at is not None:
+                reused_family = record.family_id
+            else:
+                user = await self.users.get_active_for_token(claims.org_id, claims.user_id)
+                if user is None:
+                    raise Unauthorized("account disabled")
+                await self.refresh_tokens.mark_used(record.id, conn)
+                return await self._issue_pair(user, family_id=record.family_id, conn=conn)
+        log.warning("refresh token reuse for user %s: family revoked", claims.user_id)
+        await self.refresh_tokens.revoke_family(reused_family)
+        raise Unauthorized("refresh token reused; session revoked")
+
+    async def logout(self, refresh_token: str) -> None:
+        try:
+            self.codec.decode(refresh_token, expected_type=REFRESH)
+        except Unauthorized:
+            return
+        async with self.db.transaction() as conn:
+            record = await self.refresh_tokens.get_for_update(hash_token(refresh_token), conn)
+            if record is not None:
+                await self.refresh_tokens.revoke_family(record.family_id, conn=conn)
+
+    async def authenticate(self, access_token: str) -> User:
+        claims = self.codec.decode(access_token, expected_type=ACCESS)
+        user = await self.users.get_active_for_token(claims.org_id, claims.user_id)
+        if user is None:
+            raise Unauthorized("account disabled or not found")
+        return user

@@ -1,0 +1,89 @@
+"""JWT issue and decode: HS256 pinned, `exp/iat/sub/aud` required, `typ` separates kinds."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import jwt
+
+from engine.config import Settings
+from engine.errors import Unauthorized
+from engine.models.auth import TokenClaims
+from engine.models.user import AccessRole
+
+ALGORITHM = "HS256"
+ACCESS = "access"
+REFRESH = "refresh"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class TokenCodec:
+    def __init__(self, settings: Settings) -> None:
+        self.key = settings.jwt_key
+        self.issuer = settings.jwt_issuer
+        self.audience = settings.jwt_audience
+        self.access_ttl = settings.access_token_ttl_seconds
+        self.refresh_ttl = settings.refresh_token_ttl_seconds
+
+    def issue(
+        self,
+        *,
+        user_id: UUID,
+        org_id: UUID,
+        role: AccessRole,
+        token_type: str,
+        jti: str | None = None,
+        now: datetime | None = None,
+    ) -> tuple[str, datetime]:
+        issued = now or datetime.now(UTC)
+        ttl = self.access_ttl if token_type == ACCESS else self.refresh_ttl
+        expires = issued + timedelta(seconds=ttl)
+        payload: dict[str, Any] = {
+            "sub": str(user_id),
+            "org": str(org_id),
+            "role": role.value,
+            "typ": token_type,
+            "jti": jti or secrets.token_hex(16),
+            "iss": self.issuer,
+            "aud": self.audience,
+            "iat": int(issued.timestamp()),
+            "nbf": int(issued.timestamp()),
+            "exp": int(expires.timestamp()),
+        }
+        return jwt.encode(payload, self.key, algorithm=ALGORITHM), expires
+
+    def decode(self, token: str, *, expected_type: str) -> TokenClaims:
+        try:
+            payload = jwt.decode(
+                token,
+                self.key,
+                algorithms=[ALGORITHM],
+                audience=self.audience,
+                issuer=self.issuer,
+                options={"require": ["exp", "iat", "sub", "aud", "iss", "typ", "jti"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthorized("token expired") from exc
+        except jwt.PyJWTError as exc:
+            raise Unauthorized("invalid token") from exc
+        if payload.get("typ") != expected_type:
+            raise Unauthorized("invalid token type")
+        try:
+            return TokenClaims(
+                user_id=UUID(str(payload["sub"])),
+                org_id=UUID(str(payload["org"])),
+                role=AccessRole(payload["role"]),
+                token_type=payload["typ"],
+                jti=str(payload["jti"]),
+                issued_at=datetime.fromtimestamp(payload["iat"], UTC),
+                expires_at=datetime.fromtimestamp(payload["exp"], UTC),
+            )
+        except (KeyError, ValueError, TypeError) as exc:
+            raise Unauthorized("invalid token") from exc

@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from engine.errors import Conflict, Forbidden, NotFound, Unauthorized, Unprocessable
+from engine.models.user import AccessRole, User
+from engine.services.access import require_org_admin
+from engine.services.passwords import PasswordHasher, password_problem
+from engine.storage.auth_tokens import RefreshTokenStorage
+from engine.storage.database import Executor
+from engine.storage.users import UserStorage
+
+log = logging.getLogger(__name__)
+
+SELF_EDITABLE = {"full_name", "email"}
+ADMIN_EDITABLE = {"full_name", "email", "role", "is_active"}
+
+
+@dataclass(frozen=True, slots=True)
+class NewUser:
+    username: str
+    password: str
+    email: str | None = None
+    full_name: str = ""
+    role: AccessRole = AccessRole.USER
+
+
+class UserService:
+    def __init__(
+        self, users: UserStorage, refresh_tokens: RefreshTokenStorage, hasher: PasswordHasher
+    ) -> None:
+        self.users = users
+        self.refresh_tokens = refresh_tokens
+        self.hasher = hasher
+
+    async def hash_new_password(self, password: str) -> str:
+        problem = password_problem(password)
+        if problem:
+            raise Unprocessable(problem)
+        return await self.hasher.hash(password)
+
+    async def insert_user(
+        self,
+        org_id: UUID,
+        new: NewUser,
+        *,
+        role: AccessRole,
+        password_hash: str,
+        conn: Executor | None = None,
+    ) -> User:
+        try:
+            return await self.users.create(
+                org_id,
+                username=new.username,
+                email=new.email,
+                full_name=new.full_name,
+                password_hash=password_hash,
+                role=role,
+                conn=conn,
+            )
+        except asyncpg.UniqueViolationError as exc:
+            raise Conflict("username or email already taken in this organization") from exc
+
+    async def create(self, actor: User, new: NewUser) -> User:
+        require_org_admin(actor)
+        if new.role is AccessRole.SYSTEM_ADMIN:
+            raise Forbidden("system administrators are created with `rugpt create-admin`")
+        password_hash = await self.hash_new_password(new.password)
+        user = await self.insert_user(actor.org_id, new, role=new.role, password_hash=password_hash)
+        log.info("user %s created in org %s by %s", user.id, actor.org_id, actor.id)
+        return user
+
+    async def get(self, actor: User, user_id: UUID) -> User:
+        user = await self.users.get(actor.org_id, user_id)
+        if user is None or (not user.is_active and not actor.is_org_admin):
+            raise NotFound("user not found")
+        return user
+
+    async def list_visible(self, actor: User, *, limit: int, offset: int, search: str | None) -> list[User]:
+        return await self.users.list_page(
+            actor.org_id,
+            limit=limit,
+            offset=offset,
+            include_inactive=actor.is_org_admin,
+            search=search,
+        )
+
+    async def update(self, actor: User, user_id: UUID, changes: dict[str, Any]) -> User:
+        target = await self.get(actor, user_id)
+        allowed = ADMIN_EDITABLE if actor.is_org_admin else SELF_EDITABLE
+        if not actor.is_org_admin and target.id != actor.id:
+            raise Forbidden("you may only edit your own profile")
+        forbidden = set(changes) - allowed
+        if forbidden:
+            raise Forbidden(f"not allowed to change: {', '.join(sorted(forbidden))}")
+        if "role" in changes:
+            changes["role"] = AccessRole(changes["role"])
+            if changes["role"] is AccessRole.SYSTEM_ADMIN or target.is_system_admin:
+                raise Forbidden("system administrator role cannot be changed here")
+        if target.id == actor.id and ("role" in changes or changes.get("is_active") is False):
+            raise Forbidden("you cannot demote or deactivate yourself")
+        try:
+            updated = await self.users.update(actor.org_id, user_id, changes)
+        except asyncpg.UniqueViolationError as exc:
+            raise Conflict("email already taken in this organization") from exc
+        if updated is None:
+            raise NotFound("user not found")
+        if changes.get("is_active") is False:
+            await self.refresh_tokens.revoke_user(actor.org_id, user_id)
+        return updated
+
+    async def delete(self, actor: User, user_id: UUID) -> None:
+        target = await self.get(actor, user_id)
+        require_org_admin(actor)
+        if target.id == actor.id:
+            raise Forbidden("you cannot delete yourself")
+        await self.users.soft_delete(actor.org_id, user_id)
+        await self.refresh_tokens.revoke_user(actor.org_id, user_id)
+
+    async def reset_password(self, actor: User, user_id: UUID, new_password: str) -> None:
+        await self.get(actor, user_id)
+        require_org_admin(actor)
+        password_hash = await self.hash_new_password(new_password)
+        await self.users.update(actor.org_id, user_id, {"password_hash": password_hash})
+        await self.refresh_tokens.revoke_user(actor.org_id, user_id)
+
+    async def change_own_password(self, actor: User, current: str, new_password: str) -> None:
+        stored = await self.users.get_password_hash(actor.org_id, actor.id)
+        if not await self.hasher.verify(current, stored):
+            raise Unauthorized("current password is wrong")
+        password_hash = await self.hash_new_password(new_password)
+        await self.users.update(actor.org_id, actor.id, {"password_hash": password_hash})
+        await self.refresh_tokens.revoke_user(actor.org_id, actor.id)

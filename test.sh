@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The whole test suite: lint, type check, tests (real PostgreSQL: embedded, or TEST_DATABASE_URL).
+set -euo pipefail
+cd "$(dirname "$0")"
+[ -x venv/bin/python ] || ./setup.sh
+venv/bin/ruff check src tests bench
+venv/bin/mypy
+exec venv/bin/python -m pytest -q "$@"

@@ -1,0 +1,96 @@
+"""Suite-wide fixtures: one real PostgreSQL, one migrated database, the app over ASGI."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from engine.app import create_app
+from engine.config import Settings
+from tests.support.api import Api
+from tests.support.database import create_database, drop_database, postgres_server
+
+SYSTEM_ADMIN_PASSWORD = "system-admin-password-1"
+TEST_JWT_SECRET = "test-secret-" + "x" * 40
+
+
+@pytest.fixture(scope="session")
+def pg_admin_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with postgres_server(tmp_path_factory.mktemp("pgserver")) as dsn:
+        yield dsn
+
+
+@pytest.fixture(scope="session")
+async def database_url(pg_admin_dsn: str) -> AsyncIterator[str]:
+    dsn = await create_database(pg_admin_dsn)
+    yield dsn
+    await drop_database(pg_admin_dsn, dsn)
+
+
+@pytest.fixture(scope="session")
+def make_settings(database_url: str) -> Callable[..., Settings]:
+    def build(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "environment": "test",
+            "database_url": database_url,
+            "jwt_secret": TEST_JWT_SECRET,
+            "bcrypt_rounds": 4,
+            "admin_password": SYSTEM_ADMIN_PASSWORD,
+            "llm_base_url": "http://127.0.0.1:9",
+            "llm_health_timeout_seconds": 0.5,
+            "login_max_failures_per_account": 1000,
+            "login_max_failures_per_ip": 1000,
+            "scheduler_enabled": False,
+            "db_pool_min": 1,
+            "db_pool_max": 5,
+        }
+        values.update(overrides)
+        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+    return build
+
+
+@asynccontextmanager
+async def running_app(
+    settings: Settings, client_ip: str = "127.0.0.1"
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """The real app with its lifespan, reached over ASGI by an httpx client."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=(client_ip, 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://engine") as client:
+            yield app, client
+
+
+@pytest.fixture(scope="session")
+async def app_and_client(
+    make_settings: Callable[..., Settings],
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    async with running_app(make_settings()) as pair:
+        yield pair
+
+
+@pytest.fixture(scope="session")
+def app(app_and_client: tuple[FastAPI, httpx.AsyncClient]) -> FastAPI:
+    return app_and_client[0]
+
+
+@pytest.fixture(scope="session")
+def client(app_and_client: tuple[FastAPI, httpx.AsyncClient]) -> httpx.AsyncClient:
+    return app_and_client[1]
+
+
+@pytest.fixture(scope="session")
+def api(client: httpx.AsyncClient) -> Api:
+    return Api(client, SYSTEM_ADMIN_PASSWORD)
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent
