@@ -64,6 +64,13 @@ class Settings(BaseSettings):
     llm_history_messages: int = Field(20, ge=1)
     llm_history_chars: int = Field(12000, ge=500)
 
+    agent_max_steps: int = Field(6, ge=1, le=50)
+    ai_max_concurrent_jobs: int = Field(8, ge=1)
+    ai_lease_seconds: float = Field(60.0, gt=0)
+    ai_max_attempts: int = Field(3, ge=1)
+    ai_recovery_interval_seconds: float = Field(30.0, gt=0)
+    ai_recovery_enabled: bool = True
+
     scheduler_enabled: bool = True
     scheduler_interval_seconds: float = Field(30.0, gt=0)
 

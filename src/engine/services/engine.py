@@ -12,18 +12,35 @@ from dataclasses import dataclass, field
 import asyncpg
 import httpx
 
+from engine.agents.executor import AgentExecutor
+from engine.agents.tools.calendar import calendar_tool
+from engine.agents.tools.rag import rag_tool
+from engine.agents.tools.registry import ToolRegistry
+from engine.agents.tools.role_call import role_call_tool
+from engine.agents.tools.web import web_tool
 from engine.config import Settings
+from engine.llm.factory import build_chat_model
+from engine.llm.gate import LLMGate
 from engine.llm.probe import LLMProbe
+from engine.services.ai_answers import AIAnswerService
+from engine.services.ai_worker import AIWorker
 from engine.services.auth_service import AuthService
+from engine.services.chat_service import ChatService
+from engine.services.document_service import DocumentService
+from engine.services.events import ChatEventBus
 from engine.services.health_service import HealthService
+from engine.services.message_service import MessageService
 from engine.services.organization_service import OrganizationService
 from engine.services.passwords import PasswordHasher
 from engine.services.prompt_cache import PromptCache
 from engine.services.role_service import RoleService
 from engine.services.user_service import UserService
 from engine.storage.auth_tokens import LoginFailureStorage, RefreshTokenStorage
+from engine.storage.chats import ChatStorage
 from engine.storage.database import Database, create_pool
+from engine.storage.documents import DocumentStorage
 from engine.storage.embedded import EmbeddedPostgres
+from engine.storage.messages import MessageStorage
 from engine.storage.migrations import apply_migrations
 from engine.storage.organizations import OrganizationStorage
 from engine.storage.roles import RoleStorage
@@ -39,6 +56,9 @@ class Storages:
     refresh_tokens: RefreshTokenStorage
     login_failures: LoginFailureStorage
     roles: RoleStorage
+    chats: ChatStorage
+    messages: MessageStorage
+    documents: DocumentStorage
 
     @classmethod
     def build(cls, pool: asyncpg.Pool) -> Storages:
@@ -48,6 +68,9 @@ class Storages:
             refresh_tokens=RefreshTokenStorage(pool),
             login_failures=LoginFailureStorage(pool),
             roles=RoleStorage(pool),
+            chats=ChatStorage(pool),
+            messages=MessageStorage(pool),
+            documents=DocumentStorage(pool),
         )
 
 
@@ -63,6 +86,14 @@ class EngineService:
     organizations: OrganizationService
     roles: RoleService
     health: HealthService
+    bus: ChatEventBus
+    chats: ChatService
+    messages: MessageService
+    documents: DocumentService
+    llm: LLMGate
+    tools: ToolRegistry
+    agents: AgentExecutor
+    ai_worker: AIWorker
     embedded: EmbeddedPostgres | None = None
     _closers: list = field(default_factory=list)
 
@@ -87,7 +118,12 @@ class EngineService:
                 await embedded.stop()
             raise
         engine = cls.build(settings, pool, embedded=embedded)
-        await engine._bootstrap()
+        try:
+            await engine._bootstrap()
+            await engine.ai_worker.start()
+        except BaseException:
+            await engine.close()
+            raise
         return engine
 
     @classmethod
@@ -100,6 +136,28 @@ class EngineService:
         hasher = PasswordHasher(settings.bcrypt_rounds)
         prompts = PromptCache(settings.prompt_dir)
         users = UserService(storages.users, storages.refresh_tokens, hasher)
+        bus = ChatEventBus()
+        gate = LLMGate(
+            build_chat_model(settings),
+            max_concurrency=settings.llm_max_concurrency,
+            timeout=settings.llm_timeout_seconds,
+        )
+        tools = ToolRegistry()
+        executor = AgentExecutor(
+            gate, prompts, storages.roles, tools, max_steps=settings.agent_max_steps
+        )
+        tools.register(calendar_tool(None))
+        tools.register(role_call_tool(executor.ask_role))
+        tools.register(rag_tool(storages.documents))
+        tools.register(web_tool(http, settings.web_search_url))
+        answers = AIAnswerService(
+            settings, executor, storages.messages, storages.roles, storages.users
+        )
+        ai_worker = AIWorker(settings, storages.messages, bus, answers.answer)
+        messages = MessageService(
+            db, storages.messages, storages.chats, storages.users, storages.roles, bus
+        )
+        messages.submit_ai_job = ai_worker.submit
         return cls(
             settings=settings,
             db=db,
@@ -118,6 +176,14 @@ class EngineService:
             organizations=OrganizationService(db, storages.organizations, storages.roles, users),
             roles=RoleService(storages.roles, prompts),
             health=HealthService(db, LLMProbe(settings, http)),
+            bus=bus,
+            chats=ChatService(db, storages.chats, storages.users, bus),
+            messages=messages,
+            documents=DocumentService(db, storages.documents),
+            llm=gate,
+            tools=tools,
+            agents=executor,
+            ai_worker=ai_worker,
             embedded=embedded,
         )
 
@@ -131,6 +197,7 @@ class EngineService:
             )
 
     async def close(self) -> None:
+        await self.ai_worker.stop()
         for closer in reversed(self._closers):
             try:
                 await closer()
