@@ -132,3 +132,13 @@ def ai_app(ai_app_and_client: tuple[FastAPI, httpx.AsyncClient]) -> FastAPI:
 @pytest.fixture(scope="session")
 def ai_api(ai_app_and_client: tuple[FastAPI, httpx.AsyncClient]) -> Api:
     return Api(ai_app_and_client[1], SYSTEM_ADMIN_PASSWORD)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    from tests.support.figures import summary_lines
+
+    lines = summary_lines()
+    if lines:
+        terminalreporter.section("reliability figures")
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -12,6 +12,7 @@ from engine.config import Settings, get_settings
 from engine.errors import install_error_handlers
 from engine.middleware import RequestContextMiddleware
 from engine.routes import auth, chats, documents, health, organizations, roles, users
+from engine.schemas.errors import ERROR_RESPONSES
 from engine.services.engine import EngineService
 
 API_PREFIX = "/api/v1"
@@ -51,5 +52,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)
     for router in ROUTERS:
-        app.include_router(router, prefix=API_PREFIX)
+        app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     return app

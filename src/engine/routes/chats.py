@@ -29,6 +29,16 @@ router = APIRouter(prefix="/chats", tags=["chats"])
 MessageId = Annotated[int, Query(ge=1, le=2**62)]
 REPLAY_LIMIT = 200
 SSE_PING_SECONDS = 15
+SSE_EVENT_SCHEMA: dict[str, Any] = {
+    "description": "one server-sent event; `data` is JSON (a MessageOut for message events)",
+    "type": "object",
+    "required": ["data"],
+    "properties": {
+        "event": {"type": "string"},
+        "data": {"type": "string"},
+        "id": {"type": "string"},
+    },
+}
 
 
 @router.post("", response_model=ChatOut, status_code=status.HTTP_201_CREATED)
@@ -162,7 +172,11 @@ def _encode(event: ChatEvent) -> dict[str, Any]:
     return {"event": event.type, "data": json.dumps(event.data, default=str)}
 
 
-@router.get("/{chat_id}/events")
+@router.get(
+    "/{chat_id}/events",
+    response_class=EventSourceResponse,
+    responses={200: {"content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}}}},
+)
 async def chat_events(
     chat_id: UUID,
     request: Request,

@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import EmailStr
+from pydantic.json_schema import SkipJsonSchema
 
 from engine.schemas.base import ReadModel, WriteModel
-from engine.schemas.common import NewPassword, ShortText, Username
+from engine.schemas.common import NewPassword, NotNull, ShortText, Username
 
 
 class UserOut(ReadModel):
@@ -31,15 +32,17 @@ class UserCreateIn(WriteModel):
 
 
 class UserUpdateIn(WriteModel):
+    """Only the fields sent change; `email: null` clears the email, the others take no null."""
+
     email: EmailStr | None = None
-    full_name: ShortText | None = None
-    role: Literal["admin", "user"] | None = None
-    is_active: bool | None = None
+    full_name: Annotated[ShortText | SkipJsonSchema[None], NotNull] = None
+    role: Annotated[Literal["admin", "user"] | SkipJsonSchema[None], NotNull] = None
+    is_active: Annotated[bool | SkipJsonSchema[None], NotNull] = None
 
 
 class ProfileUpdateIn(WriteModel):
     email: EmailStr | None = None
-    full_name: ShortText | None = None
+    full_name: Annotated[ShortText | SkipJsonSchema[None], NotNull] = None
 
 
 class PasswordResetIn(WriteModel):

@@ -1,0 +1,47 @@
+"""Regressions for what the schemathesis run found."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.support.api import Api
+
+
+async def test_null_for_a_not_null_field_is_422_not_500(
+    api: Api, client: httpx.AsyncClient
+) -> None:
+    # Found by fuzzing: `{"full_name": null}` reached the NOT NULL column and answered 500.
+    org = await api.create_org(members=1)
+    member = org.members[0]
+    cases = [
+        ("/api/v1/users/me", member.headers, {"full_name": None}),
+        (f"/api/v1/users/{member.id}", org.admin.headers, {"full_name": None}),
+        (f"/api/v1/users/{member.id}", org.admin.headers, {"role": None}),
+        (f"/api/v1/users/{member.id}", org.admin.headers, {"is_active": None}),
+    ]
+    for url, headers, body in cases:
+        response = await client.patch(url, headers=headers, json=body)
+        assert response.status_code == 422, (url, body, response.text)
+        assert "must not be null" in response.text
+    # `email: null` still clears the email, and leaving fields out changes nothing
+    set_email = await client.patch(
+        "/api/v1/users/me", headers=member.headers, json={"email": "m@example.com"}
+    )
+    assert set_email.status_code == 200 and set_email.json()["email"] == "m@example.com"
+    cleared = await client.patch("/api/v1/users/me", headers=member.headers, json={"email": None})
+    assert cleared.status_code == 200 and cleared.json()["email"] is None
+    unchanged = await client.patch("/api/v1/users/me", headers=member.headers, json={})
+    assert unchanged.status_code == 200 and unchanged.json()["full_name"] == ""
+
+
+async def test_schema_documents_errors_and_the_event_stream(client: httpx.AsyncClient) -> None:
+    # Found by fuzzing: 401/403/404/409/429 and the SSE media type were undocumented.
+    schema = (await client.get("/api/v1/openapi.json")).json()
+    user_ops = schema["paths"]["/api/v1/users/{user_id}"]
+    for method in ("get", "patch", "delete"):
+        responses = user_ops[method]["responses"]
+        assert {"401", "403", "404", "422", "503"} <= set(responses), method
+    error = schema["components"]["schemas"]["ErrorOut"]
+    assert "detail" in error["required"]
+    events = schema["paths"]["/api/v1/chats/{chat_id}/events"]["get"]["responses"]["200"]
+    assert list(events["content"]) == ["text/event-stream"]
