@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import secrets
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine.logging_setup import request_id_var
 
 MAX_BODY_BYTES = 1024 * 1024
+TOO_LARGE = "request body too large"
 
 
 class RequestContextMiddleware:
@@ -37,16 +39,15 @@ class RequestContextMiddleware:
                 await _reject(send, request_id)
                 return
             received = 0
-            too_large = False
 
             async def limited_receive() -> Message:
-                nonlocal received, too_large
+                nonlocal received
                 message = await receive()
                 if message["type"] == "http.request":
                     received += len(message.get("body", b""))
                     if received > self.max_body_bytes:
-                        too_large = True
-                        return {"type": "http.disconnect"}
+                        # a chunked body with no Content-Length: the handlers answer 413
+                        raise HTTPException(413, TOO_LARGE)
                 return message
 
             async def send_with_id(message: Message) -> None:
@@ -64,7 +65,7 @@ class RequestContextMiddleware:
 
 
 async def _reject(send: Send, request_id: str) -> None:
-    body = json.dumps({"detail": "request body too large"}).encode()
+    body = json.dumps({"detail": TOO_LARGE}).encode()
     await send(
         {
             "type": "http.response.start",

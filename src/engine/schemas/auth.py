@@ -3,14 +3,14 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from engine.schemas.base import WriteModel
-from engine.schemas.common import LoginPassword, NewPassword
+from engine.schemas.common import LoginPassword, NewPassword, NoNul
 from engine.schemas.users import UserOut
 
 
 class LoginIn(WriteModel):
-    login: str = Field(min_length=1, max_length=254, description="username or email")
+    login: NoNul = Field(min_length=1, max_length=254, description="username or email")
     password: LoginPassword
-    organization: str | None = Field(
+    organization: NoNul | None = Field(
         None,
         max_length=64,
         description="organization slug; needed only when the login is ambiguous",
@@ -18,7 +18,7 @@ class LoginIn(WriteModel):
 
 
 class RefreshIn(WriteModel):
-    refresh_token: str = Field(min_length=1, max_length=4096)
+    refresh_token: NoNul = Field(min_length=1, max_length=4096)
 
 
 class TokenOut(BaseModel):

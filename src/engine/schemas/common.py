@@ -35,6 +35,7 @@ Username = Annotated[
 Slug = Annotated[
     str, StringConstraints(min_length=2, max_length=64, pattern=r"^[a-z0-9][a-z0-9\-]*$")
 ]
+NoNul = Annotated[str, AfterValidator(_no_nul)]
 ShortText = Annotated[str, Field(max_length=200), AfterValidator(_no_nul)]
 LongText = Annotated[str, Field(max_length=20000), AfterValidator(_no_nul)]
 NewPassword = Annotated[str, AfterValidator(_valid_password)]

@@ -1,0 +1,211 @@
+"""One object of every kind in an organization, built through the API, and the routes' map.
+
+`populate(api, org)` creates a member, a chat, a human message, an AI message, a mention, a
+document; `OrgObjects.ids` maps every path parameter name of the API to candidate values.
+`ROUTE_BODIES` gives a valid request body for every route that takes one, so generated
+requests get past validation and reach the authorisation code.
+
+Both tables are checked against the app's routes: a route or path parameter they do not know
+fails the generated tests, so new routes are never silently skipped.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from tests.support.api import Account, Api, Org, create_chat, post_message, wait_ai_message
+
+# Path parameters that are not an object id of the target organization, with why.
+NOT_AN_ID = {
+    # role codes are names resolved inside the caller's organization (`lawyer` exists in
+    # every organization): asking for one always answers the caller's own role
+    "code",
+}
+
+
+@dataclass
+class OrgObjects:
+    org: Org
+    ids: dict[str, list[str]]
+    secrets: list[str] = field(default_factory=list)
+    """Texts that only this organization's data contains (never an id echoed from a URL)."""
+
+    @property
+    def admin(self) -> Account:
+        return self.org.admin
+
+    @property
+    def member(self) -> Account:
+        return self.org.members[0]
+
+
+async def populate(api: Api, org: Org, *, ai_timeout: float = 10.0) -> OrgObjects:
+    """One of each kind in `org` (which needs one member); the AI message is finished."""
+    client = api.client
+    tag = secrets.token_hex(4)
+    member = org.members[0]
+    chat_title = f"chat-secret-{tag}"
+    chat = await create_chat(client, org.admin, member, title=chat_title)
+    text = f"message-secret-{tag} @{member.username} @@lawyer"
+    posted = await post_message(client, org.admin, chat["id"], text)
+    ai_id = posted["ai_message_ids"][0]
+    await wait_ai_message(client, member, chat["id"], ai_id, timeout=ai_timeout)
+    doc_title = f"document-secret-{tag}"
+    doc_text = f"document-body-secret-{tag}"
+    document = await client.post(
+        f"/api/v1/organizations/{org.id}/documents",
+        headers=org.admin.headers,
+        json={"title": doc_title, "content": doc_text},
+    )
+    assert document.status_code == 201, document.text
+    profile = await client.patch(
+        "/api/v1/users/me", headers=member.headers, json={"full_name": f"member-secret-{tag}"}
+    )
+    assert profile.status_code == 200, profile.text
+    return OrgObjects(
+        org=org,
+        ids={
+            "org_id": [org.id],
+            "user_id": [member.id, org.admin.id],
+            "chat_id": [chat["id"]],
+            "message_id": [str(posted["message"]["id"]), str(ai_id)],
+            "document_id": [document.json()["id"]],
+        },
+        secrets=[
+            org.slug,
+            org.id,
+            member.id,
+            org.admin.id,
+            chat["id"],
+            chat_title,
+            f"message-secret-{tag}",
+            doc_title,
+            doc_text,
+            document.json()["id"],
+            f"member-secret-{tag}",
+        ],
+    )
+
+
+Body = Callable[[OrgObjects], dict[str, Any]]
+
+# A valid body for every route taking one; `objects` is the organization the ids come from.
+ROUTE_BODIES: dict[tuple[str, str], Body] = {
+    ("POST", "/api/v1/auth/login"): lambda o: {
+        "login": "nobody",
+        "password": "wrong-password-1",
+        "organization": o.org.slug,
+    },
+    ("POST", "/api/v1/auth/refresh"): lambda o: {"refresh_token": "not.a.token"},
+    ("POST", "/api/v1/auth/logout"): lambda o: {"refresh_token": "not.a.token"},
+    ("POST", "/api/v1/auth/password"): lambda o: {
+        "current_password": "wrong-password-1",
+        "new_password": "another-password-1",
+    },
+    ("POST", "/api/v1/organizations"): lambda o: {"slug": f"o-{secrets.token_hex(4)}", "name": "X"},
+    ("PATCH", "/api/v1/organizations/{org_id}"): lambda o: {"name": "pwned"},
+    ("POST", "/api/v1/users"): lambda o: {
+        "username": f"u{secrets.token_hex(4)}",
+        "password": "new-user-password-1",
+    },
+    ("PATCH", "/api/v1/users/me"): lambda o: {"full_name": "Me"},
+    ("PATCH", "/api/v1/users/{user_id}"): lambda o: {"full_name": "pwned"},
+    ("POST", "/api/v1/users/{user_id}/reset-password"): lambda o: {
+        "new_password": "pwned-password-1"
+    },
+    ("POST", "/api/v1/chats"): lambda o: {"title": "new chat", "member_ids": []},
+    ("PATCH", "/api/v1/chats/{chat_id}"): lambda o: {"title": "pwned"},
+    ("POST", "/api/v1/chats/{chat_id}/members"): lambda o: {"user_id": o.ids["user_id"][0]},
+    ("POST", "/api/v1/chats/{chat_id}/messages"): lambda o: {"content": "pwned @@lawyer"},
+    ("PATCH", "/api/v1/chats/{chat_id}/messages/{message_id}"): lambda o: {"content": "pwned"},
+    ("POST", "/api/v1/organizations/{org_id}/documents"): lambda o: {
+        "title": "pwned",
+        "content": "pwned",
+    },
+}
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+    params: tuple[str, ...]
+    has_body: bool
+    streams: bool
+
+    @property
+    def label(self) -> str:
+        return f"{self.method} {self.path}"
+
+    def body(self, objects: OrgObjects) -> dict[str, Any] | None:
+        if not self.has_body:
+            return None
+        try:
+            make = ROUTE_BODIES[(self.method, self.path)]
+        except KeyError:
+            raise AssertionError(
+                f"{self.label} takes a body: add a valid one to ROUTE_BODIES "
+                "(tests/support/objects.py)"
+            ) from None
+        return make(objects)
+
+    def url(self, values: dict[str, str]) -> str:
+        return self.path.format(**values)
+
+
+def operations(app: FastAPI) -> list[Operation]:
+    """Every method of every path in the app's OpenAPI schema."""
+    found = []
+    for path, methods in app.openapi()["paths"].items():
+        for method, spec in methods.items():
+            params = tuple(p["name"] for p in spec.get("parameters", []) if p["in"] == "path")
+            ok = spec.get("responses", {}).get("200", {}).get("content", {})
+            found.append(
+                Operation(
+                    method=method.upper(),
+                    path=path,
+                    params=params,
+                    has_body="requestBody" in spec,
+                    streams="text/event-stream" in ok,
+                )
+            )
+    return found
+
+
+def id_combinations(operation: Operation, objects: OrgObjects) -> list[dict[str, str]]:
+    """Every combination of `objects`' ids for the operation's path parameters.
+
+    A parameter this module does not know fails: map it in `populate` or `NOT_AN_ID`.
+    """
+    combos: list[dict[str, str]] = [{}]
+    for name in operation.params:
+        if name in NOT_AN_ID:
+            values = ["lawyer"]
+        elif name in objects.ids:
+            values = objects.ids[name]
+        else:
+            raise AssertionError(
+                f"{operation.label}: path parameter {name!r} is unknown to the tenancy "
+                "matrix; create such an object in tests/support/objects.py populate()"
+            )
+        combos = [{**c, name: v} for c in combos for v in values]
+    return combos
+
+
+async def send(
+    client: httpx.AsyncClient,
+    operation: Operation,
+    caller: Account,
+    values: dict[str, str],
+    body: dict[str, Any] | None,
+) -> httpx.Response:
+    kwargs: dict[str, Any] = {"json": body} if body is not None else {}
+    return await client.request(
+        operation.method, operation.url(values), headers=caller.headers, **kwargs
+    )
