@@ -175,7 +175,9 @@ class EngineService:
             users=users,
             organizations=OrganizationService(db, storages.organizations, storages.roles, users),
             roles=RoleService(storages.roles, prompts),
-            health=HealthService(db, LLMProbe(settings, http)),
+            health=HealthService(
+                db, LLMProbe(settings, http), gate, lambda: ai_worker.active_jobs
+            ),
             bus=bus,
             chats=ChatService(db, storages.chats, storages.users, bus),
             messages=messages,
