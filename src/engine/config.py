@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     ai_recovery_interval_seconds: float = Field(30.0, gt=0)
     ai_recovery_enabled: bool = True
 
+    events_relay_enabled: bool = True
+
     scheduler_enabled: bool = True
     scheduler_interval_seconds: float = Field(30.0, gt=0)
 
