@@ -22,8 +22,8 @@ TEST_JWT_SECRET = "test-secret-" + "x" * 40
 
 
 @pytest.fixture(scope="session")
-def pg_admin_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with postgres_server(tmp_path_factory.mktemp("pgserver")) as dsn:
+def pg_admin_dsn() -> Iterator[str]:
+    with postgres_server() as dsn:
         yield dsn
 
 
