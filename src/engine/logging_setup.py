@@ -4,12 +4,25 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import re
 from contextvars import ContextVar
 from pathlib import Path
 
 request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [req=%(request_id)s] %(message)s"
+
+
+# bcrypt hashes, e.g. inside a database error's "Failing row contains (...)" detail
+PASSWORD_HASH = re.compile(r"\$2[abxy]?\$\d{2}\$[./A-Za-z0-9]{53}")
+REDACTED = "[password hash redacted]"
+
+
+class RedactingFormatter(logging.Formatter):
+    """Formats as usual, then blanks out password hashes (message, arguments, traceback)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return PASSWORD_HASH.sub(REDACTED, super().format(record))
 
 
 class RequestIdFilter(logging.Filter):
@@ -21,7 +34,7 @@ class RequestIdFilter(logging.Filter):
 def configure_logging(level: str = "INFO", logs_dir: Path | None = None) -> None:
     root = logging.getLogger()
     root.setLevel(level.upper())
-    formatter = logging.Formatter(LOG_FORMAT)
+    formatter = RedactingFormatter(LOG_FORMAT)
     handlers: list[logging.Handler] = [logging.StreamHandler()]
     if logs_dir is not None:
         logs_dir.mkdir(parents=True, exist_ok=True)

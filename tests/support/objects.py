@@ -138,6 +138,7 @@ class Operation:
     params: tuple[str, ...]
     has_body: bool
     streams: bool
+    secured: bool = True
 
     @property
     def label(self) -> str:
@@ -173,6 +174,7 @@ def operations(app: FastAPI) -> list[Operation]:
                     params=params,
                     has_body="requestBody" in spec,
                     streams="text/event-stream" in ok,
+                    secured=bool(spec.get("security")),
                 )
             )
     return found

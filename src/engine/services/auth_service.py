@@ -44,7 +44,14 @@ class AuthService:
         self, login: str, password: str, *, organization: str | None, client_ip: str
     ) -> tuple[User, TokenPair]:
         account_key = f"{(organization or '*').lower()}:{login.strip().lower()}"
-        await self._check_throttle(account_key, client_ip)
+        # The attempt is counted before the password is checked, so parallel guesses see
+        # each other: at most `login_max_failures_per_*` passwords are ever tried per window.
+        attempt = await self.login_failures.record(account_key, client_ip)
+        try:
+            await self._check_throttle(account_key, client_ip)
+        except RateLimited:
+            await self.login_failures.forget(attempt)
+            raise
         candidates = await self.users.find_credentials(
             login.strip(), organization, limit=MAX_LOGIN_CANDIDATES
         )
@@ -56,10 +63,10 @@ class AuthService:
                 if candidate.user.is_active and candidate.org_active:
                     matched = candidate.user
                 break
-        if matched is None:
-            await self.login_failures.record(account_key, client_ip)
+        if matched is None:  # the recorded attempt stays as a failure
             log.info("failed login for %r from %s", account_key, client_ip)
             raise Unauthorized(INVALID_CREDENTIALS)
+        await self.login_failures.forget(attempt)
         await self.login_failures.clear_account(account_key)
         return matched, await self._issue_pair(matched, family_id=uuid.uuid4())
 
@@ -67,9 +74,9 @@ class AuthService:
         window = self.settings.login_failure_window_seconds
         account_failures = await self.login_failures.count_recent("account", account_key, window)
         ip_failures = await self.login_failures.count_recent("ip", client_ip, window)
-        if (
-            account_failures >= self.settings.login_max_failures_per_account
-            or ip_failures >= self.settings.login_max_failures_per_ip
+        if (  # the counts include the attempt being checked
+            account_failures > self.settings.login_max_failures_per_account
+            or ip_failures > self.settings.login_max_failures_per_ip
         ):
             raise RateLimited("too many failed login attempts; try again later", retry_after=window)
 
@@ -103,6 +110,9 @@ class AuthService:
 
     async def refresh(self, refresh_token: str) -> TokenPair:
         claims = self.codec.decode(refresh_token, expected_type=REFRESH)
+        # Looked up before the row lock: inside it, a second pool connection per waiting
+        # refresh could exhaust the pool while the lock holder waits for one (deadlock).
+        user = await self.users.get_active_for_token(claims.org_id, claims.user_id)
         reused_family: UUID | None = None
         async with self.db.transaction() as conn:
             record = await self.refresh_tokens.get_for_update(hash_token(refresh_token), conn)
@@ -111,7 +121,6 @@ class AuthService:
             if record.used_at is not None:
                 reused_family = record.family_id
             else:
-                user = await self.users.get_active_for_token(claims.org_id, claims.user_id)
                 if user is None:
                     raise Unauthorized("account disabled")
                 await self.refresh_tokens.mark_used(record.id, conn)

@@ -78,12 +78,17 @@ class LoginFailureStorage:
             )
         )
 
-    async def record(self, account_key: str, ip_key: str) -> None:
-        await self.pool.execute(
-            "INSERT INTO login_failures (scope, key) VALUES ('account', $1), ('ip', $2)",
+    async def record(self, account_key: str, ip_key: str) -> list[int]:
+        rows = await self.pool.fetch(
+            "INSERT INTO login_failures (scope, key) VALUES ('account', $1), ('ip', $2) "
+            "RETURNING id",
             account_key,
             ip_key,
         )
+        return [row["id"] for row in rows]
+
+    async def forget(self, ids: list[int]) -> None:
+        await self.pool.execute("DELETE FROM login_failures WHERE id = ANY($1::bigint[])", ids)
 
     async def clear_account(self, account_key: str) -> None:
         await self.pool.execute(
