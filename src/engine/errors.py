@@ -77,6 +77,9 @@ DB_UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
     asyncpg.exceptions.AdminShutdownError,
     asyncpg.exceptions.TooManyConnectionsError,
     asyncpg.exceptions.InterfaceError,
+    # a session the server ended mid-operation (restart, failover) can leave the pooled
+    # connection's protocol half-way: "cannot switch to state ..."
+    asyncpg.exceptions.InternalClientError,
     TimeoutError,
 )
 

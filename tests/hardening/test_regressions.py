@@ -1,8 +1,13 @@
-"""Regressions for what the schemathesis run found."""
+"""Regressions for what the fuzzing, fault and load scenarios found."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import asyncpg
 import httpx
+import pytest
+from fastapi import FastAPI
 
 from tests.support.api import Api
 
@@ -45,3 +50,22 @@ async def test_schema_documents_errors_and_the_event_stream(client: httpx.AsyncC
     assert "detail" in error["required"]
     events = schema["paths"]["/api/v1/chats/{chat_id}/events"]["get"]["responses"]["200"]
     assert list(events["content"]) == ["text/event-stream"]
+
+
+async def test_connection_left_half_way_by_a_restart_is_503(
+    api: Api, client: httpx.AsyncClient, app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by the PostgreSQL restart scenario: a pooled connection whose session the server
+    # ended mid-operation raised asyncpg's InternalClientError, answered 500.
+    org = await api.create_org(members=0)
+    users = app.state.engine.storages.users
+
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise asyncpg.exceptions.InternalClientError(
+            "cannot switch to state 12; another operation (2) is in progress"
+        )
+
+    monkeypatch.setattr(users, "list_page", broken)
+    response = await client.get("/api/v1/users", headers=org.admin.headers)
+    assert response.status_code == 503 and response.headers["retry-after"]
+    assert response.json() == {"detail": "database temporarily unavailable"}
