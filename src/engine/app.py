@@ -11,7 +11,7 @@ from engine import __version__
 from engine.config import Settings, get_settings
 from engine.errors import install_error_handlers
 from engine.middleware import RequestContextMiddleware
-from engine.routes import auth, health, organizations, roles, users
+from engine.routes import auth, calendar, health, organizations, roles, users
 from engine.services.engine import EngineService
 
 API_PREFIX = "/api/v1"
@@ -21,6 +21,7 @@ ROUTERS: list[APIRouter] = [
     organizations.router,
     users.router,
     roles.router,
+    calendar.router,
     health.router,
 ]
 

@@ -119,9 +119,7 @@ def test_schedule_bounds_by_until_and_max_occurrences() -> None:
     )
     assert list(until.occurrences_from(start)) == [start, start + timedelta(days=7)]
 
-    once = Schedule.build(
-        kind=EventKind.ONE_TIME, starts_at=start, cron=None, timezone="UTC"
-    )
+    once = Schedule.build(kind=EventKind.ONE_TIME, starts_at=start, cron=None, timezone="UTC")
     assert list(once.occurrences_from(start)) == [start]
     assert once.next_after(start) is None
 

@@ -15,6 +15,7 @@ import httpx
 from engine.config import Settings
 from engine.llm.probe import LLMProbe
 from engine.services.auth_service import AuthService
+from engine.services.calendar_service import CalendarService
 from engine.services.health_service import HealthService
 from engine.services.organization_service import OrganizationService
 from engine.services.passwords import PasswordHasher
@@ -22,6 +23,8 @@ from engine.services.prompt_cache import PromptCache
 from engine.services.role_service import RoleService
 from engine.services.user_service import UserService
 from engine.storage.auth_tokens import LoginFailureStorage, RefreshTokenStorage
+from engine.storage.calendar import CalendarRunStorage, CalendarStorage
+from engine.storage.clock import DatabaseClock
 from engine.storage.database import Database, create_pool
 from engine.storage.embedded import EmbeddedPostgres
 from engine.storage.migrations import apply_migrations
@@ -39,6 +42,8 @@ class Storages:
     refresh_tokens: RefreshTokenStorage
     login_failures: LoginFailureStorage
     roles: RoleStorage
+    calendar_events: CalendarStorage
+    calendar_runs: CalendarRunStorage
 
     @classmethod
     def build(cls, pool: asyncpg.Pool) -> Storages:
@@ -48,6 +53,8 @@ class Storages:
             refresh_tokens=RefreshTokenStorage(pool),
             login_failures=LoginFailureStorage(pool),
             roles=RoleStorage(pool),
+            calendar_events=CalendarStorage(pool),
+            calendar_runs=CalendarRunStorage(pool),
         )
 
 
@@ -63,6 +70,8 @@ class EngineService:
     organizations: OrganizationService
     roles: RoleService
     health: HealthService
+    clock: DatabaseClock
+    calendar: CalendarService
     embedded: EmbeddedPostgres | None = None
     _closers: list = field(default_factory=list)
 
@@ -100,6 +109,15 @@ class EngineService:
         hasher = PasswordHasher(settings.bcrypt_rounds)
         prompts = PromptCache(settings.prompt_dir)
         users = UserService(storages.users, storages.refresh_tokens, hasher)
+        clock = DatabaseClock(pool)
+        calendar = CalendarService(
+            db,
+            storages.calendar_events,
+            storages.calendar_runs,
+            storages.users,
+            storages.roles,
+            clock,
+        )
         return cls(
             settings=settings,
             db=db,
@@ -118,6 +136,8 @@ class EngineService:
             organizations=OrganizationService(db, storages.organizations, storages.roles, users),
             roles=RoleService(storages.roles, prompts),
             health=HealthService(db, LLMProbe(settings, http)),
+            clock=clock,
+            calendar=calendar,
             embedded=embedded,
         )
 

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadCronError, CroniterBadDateError, CroniterError, croniter
 
-from engine.models.calendar import EventKind
+from engine.models.calendar import CalendarEvent, EventKind
 
 # More than any DST shift ever used (2 h); bounds how far wall order and instant order diverge.
 MARGIN = timedelta(hours=3)
@@ -175,6 +175,16 @@ class Schedule:
         if schedule.first_at_or_after(starts_at) is None:
             raise ScheduleError("the schedule has no occurrence between its start and its end")
         return schedule
+
+    @classmethod
+    def of_event(cls, event: CalendarEvent) -> Schedule:
+        """The schedule of a stored event (its series end is already computed)."""
+        series = None
+        if event.kind is EventKind.RECURRING and event.cron:
+            series = CronSeries(event.cron, parse_zone(event.timezone))
+        elif event.kind is EventKind.RECURRING:
+            raise ScheduleError("a recurring event needs a cron expression")
+        return cls(event.kind, event.starts_at, series, event.series_end_at)
 
     def _within(self, instant: datetime) -> bool:
         return self.series_end_at is None or instant <= self.series_end_at
