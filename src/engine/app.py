@@ -11,7 +11,7 @@ from engine import __version__
 from engine.config import Settings, get_settings
 from engine.errors import install_error_handlers
 from engine.middleware import RequestContextMiddleware
-from engine.routes import auth, calendar, health, organizations, roles, users
+from engine.routes import auth, calendar, health, notifications, organizations, roles, users
 from engine.services.engine import EngineService
 
 API_PREFIX = "/api/v1"
@@ -22,6 +22,7 @@ ROUTERS: list[APIRouter] = [
     users.router,
     roles.router,
     calendar.router,
+    notifications.router,
     health.router,
 ]
 
