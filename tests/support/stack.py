@@ -13,8 +13,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 from uuid import UUID
 
+import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -22,6 +24,7 @@ from fastapi import FastAPI
 from engine.config import Settings
 from engine.models.calendar import AgentRunOutcome
 from engine.services.engine import EngineService
+from engine.storage.migrations import apply_migrations
 from tests.conftest import SYSTEM_ADMIN_PASSWORD, running_app
 from tests.fakes import FakeSMTP, FakeTelegram
 from tests.support.api import Account, Api
@@ -126,23 +129,60 @@ class ScriptedRunner:
         return AgentRunOutcome(self.answer, self.error)
 
 
-@pytest.fixture
-async def isolated_database_url(pg_admin_dsn: str) -> AsyncIterator[str]:
-    dsn = await create_database(pg_admin_dsn, prefix="rugpt_iso")
-    yield dsn
+@pytest.fixture(scope="session")
+async def migrated_template(pg_admin_dsn: str) -> AsyncIterator[str]:
+    """A migrated database to clone: a copy takes milliseconds, migrating takes longer."""
+    dsn = await create_database(pg_admin_dsn, prefix="rugpt_template")
+    conn = await asyncpg.connect(dsn)
+    try:
+        await apply_migrations(conn)
+    finally:
+        await conn.close()
+    yield urlsplit(dsn).path.lstrip("/")
     await drop_database(pg_admin_dsn, dsn)
 
 
 @pytest.fixture
-async def fake_telegram() -> AsyncIterator[FakeTelegram]:
+async def isolated_database_url(pg_admin_dsn: str, migrated_template: str) -> AsyncIterator[str]:
+    dsn = await create_database(pg_admin_dsn, prefix="rugpt_iso", template=migrated_template)
+    yield dsn
+    await drop_database(pg_admin_dsn, dsn)
+
+
+@pytest.fixture(scope="session")
+async def telegram_server() -> AsyncIterator[FakeTelegram]:
     async with FakeTelegram(token=TELEGRAM_TOKEN, bot_username=BOT_USERNAME) as fake:
         yield fake
 
 
-@pytest.fixture
-async def fake_smtp() -> AsyncIterator[FakeSMTP]:
+@pytest.fixture(scope="session")
+async def smtp_server() -> AsyncIterator[FakeSMTP]:
     async with FakeSMTP() as fake:
         yield fake
+
+
+@pytest.fixture
+async def fake_telegram(telegram_server: FakeTelegram) -> AsyncIterator[FakeTelegram]:
+    """The session's fake Bot API, up and empty for this test."""
+    if not telegram_server.is_up:
+        await telegram_server.up()
+    telegram_server.reset()
+    yield telegram_server
+    if not telegram_server.is_up:
+        await telegram_server.up()
+    telegram_server.reset()
+
+
+@pytest.fixture
+async def fake_smtp(smtp_server: FakeSMTP) -> AsyncIterator[FakeSMTP]:
+    """The session's fake SMTP server, up and empty for this test."""
+    if not smtp_server.is_up:
+        await smtp_server.up()
+    smtp_server.reset()
+    yield smtp_server
+    if not smtp_server.is_up:
+        await smtp_server.up()
+    smtp_server.reset()
 
 
 @pytest.fixture
