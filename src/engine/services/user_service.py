@@ -81,7 +81,9 @@ class UserService:
             raise NotFound("user not found")
         return user
 
-    async def list_visible(self, actor: User, *, limit: int, offset: int, search: str | None) -> list[User]:
+    async def list_visible(
+        self, actor: User, *, limit: int, offset: int, search: str | None
+    ) -> list[User]:
         return await self.users.list_page(
             actor.org_id,
             limit=limit,
