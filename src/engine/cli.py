@@ -198,7 +198,7 @@ async def _check_database(settings: Settings) -> bool:
             try:
                 await conn.fetchval("SELECT 1")
                 latency_ms = (time.perf_counter() - started) * 1000
-                version = ".".join(str(p) for p in conn.get_server_version()[:2])
+                version = conn.get_settings().server_version.split()[0]
                 pending = await pending_migrations(conn)
             finally:
                 await conn.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import re
 import shutil
 import subprocess
@@ -9,10 +10,13 @@ import sys
 import tomllib
 from pathlib import Path
 
+import asyncpg
+import bcrypt
 import pytest
 
 from engine.config import Settings
-from tests.support.processes import REPO_ROOT
+from tests.conftest import TEST_JWT_SECRET
+from tests.support.processes import REPO_ROOT, SRC_DIR, engine_env
 
 SYSTEMD = REPO_ROOT / "deploy" / "systemd"
 UNIT = SYSTEMD / "rugpt-engine.service"
@@ -76,3 +80,76 @@ def test_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
     )
 
     assert result.returncode == 0 and not result.stderr.strip(), result.stderr
+
+
+def test_rugpt_ctl_sets_what_the_unit_sets() -> None:
+    script = (SYSTEMD / "rugpt-ctl").read_text(encoding="utf-8")
+    assigned = re.findall(r"^Environment=(.*)$", UNIT.read_text(encoding="utf-8"), re.MULTILINE)
+    for pair in (p for line in assigned for p in line.split()):
+        name, value = pair.split("=", 1)
+        local = value.replace("/var/lib/rugpt", '"$RUGPT_STATE_DIR').replace(
+            "/var/log/rugpt", '"$RUGPT_LOGS_DIR'
+        )
+        if local.startswith('"'):
+            local += '"'
+        assert f"{name}={local}" in script, f"rugpt-ctl does not set {name} like the unit"
+
+
+async def test_rugpt_ctl_runs_the_cli_with_the_settings_file(
+    fresh_database_url: str, tmp_path: Path
+) -> None:
+    venv_bin = tmp_path / "venv" / "bin"
+    venv_bin.mkdir(parents=True)
+    (venv_bin / "rugpt").write_text(
+        f'#!/bin/sh\nPYTHONPATH="{SRC_DIR}" exec "{sys.executable}" -m engine "$@"\n'
+    )
+    (venv_bin / "rugpt").chmod(0o755)
+    state = tmp_path / "state"
+    state.mkdir()
+    password = "pa$$ word with spaces"
+    env_file = tmp_path / "engine.env"
+    env_file.write_text(
+        "# settings of the service\n"
+        f"DATABASE_URL={fresh_database_url}\n"
+        f"   JWT_SECRET={TEST_JWT_SECRET}\n"
+        "ENVIRONMENT=test\n"
+        "\n"
+        f"ADMIN_PASSWORD={password}\n"
+        "BCRYPT_ROUNDS=4\n"
+        "LLM_BASE_URL=http://127.0.0.1:9\n"
+        "LLM_HEALTH_TIMEOUT_SECONDS=0.5\n"
+    )
+    env = engine_env(
+        rugpt_user=getpass.getuser(),
+        rugpt_venv=tmp_path / "venv",
+        rugpt_env_file=env_file,
+        rugpt_state_dir=state,
+        rugpt_logs_dir=tmp_path / "logs",
+    )
+
+    def ctl(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(SYSTEMD / "rugpt-ctl"), *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    created = ctl("create-admin", "--username", "root")
+    check = ctl("check")
+
+    assert created.returncode == 0, created.stdout + created.stderr
+    assert check.returncode == 1, check.stdout + check.stderr  # no LLM server here
+    config, database, llm = check.stdout.splitlines()
+    assert config.startswith("config: ok (environment=test, ")  # the file wins over the unit
+    assert f"logs={tmp_path / 'logs'}" in config
+    assert database.startswith("database: ok (external ") and "schema up to date" in database
+    assert llm.startswith("llm: FAILED (ollama at http://127.0.0.1:9 unreachable")
+    conn = await asyncpg.connect(fresh_database_url)
+    try:
+        stored = await conn.fetchval("SELECT password_hash FROM users WHERE username = 'root'")
+    finally:
+        await conn.close()
+    assert bcrypt.checkpw(password.encode(), stored.encode()), "read literally, no expansion"
