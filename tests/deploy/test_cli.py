@@ -12,6 +12,7 @@ import bcrypt
 import httpx
 import pytest
 
+from engine.storage.migrations import discover
 from tests.deploy.conftest import engine_settings
 from tests.support.model_server import ModelListServer
 from tests.support.processes import engine_env, run_cli, running_engine, wait_until
@@ -43,7 +44,9 @@ def test_check_reports_every_dependency_ok(fresh_database_url: str, tmp_path: Pa
     assert report["config"].startswith("ok (environment=test, ")
     assert report["database"].startswith("ok (external postgres@")
     assert "PostgreSQL 1" in report["database"]
-    assert "1 migration pending" in report["database"], "a fresh database is not migrated yet"
+    count = len(discover())
+    pending = f"{count} migration{'s' if count > 1 else ''} pending"
+    assert pending in report["database"], "a fresh database is not migrated yet"
     assert report["llm"] == f"ok (ollama at {llm.base_url}, model {MODEL})"
     assert llm.requests == [("/api/tags", None)]
 
@@ -143,7 +146,8 @@ def test_migrate_applies_once_then_reports_up_to_date(
     check = run_cli(["check"], env, tmp_path)
 
     assert first.returncode == 0, first.stdout + first.stderr
-    assert first.stdout.strip() == "migrate: ok (applied 001_foundation)"
+    every = ", ".join(f"{m.version:03d}_{m.name}" for m in discover())
+    assert first.stdout.strip() == f"migrate: ok (applied {every})"
     assert second.stdout.strip() == "migrate: ok (schema up to date)"
     assert "schema up to date" in _report(check.stdout)["database"]
 
