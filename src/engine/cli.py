@@ -57,7 +57,10 @@ def describe_dsn(dsn: str) -> str:
     parts = urlsplit(dsn)
     database = parts.path.lstrip("/") or "postgres"
     host = parts.hostname or parse_qs(parts.query).get("host", ["local socket"])[0]
-    port = f":{parts.port}" if parts.port else ""
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # asyncpg will say what is wrong with it; this is only a label
+        port = ":?"
     user = f"{parts.username}@" if parts.username else ""
     return f"{user}{host}{port}/{database}"
 
@@ -279,13 +282,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.command == "serve":
         # Only the long-running server writes LOGS_DIR files: one writer per rotated file.
-        configure_logging(
-            settings.log_level,
-            settings.logs_dir,
-            log_format=settings.log_format,
-            max_bytes=settings.log_file_max_mb * 1024 * 1024,
-            backup_count=settings.log_file_backups,
-        )
+        try:
+            configure_logging(
+                settings.log_level,
+                settings.logs_dir,
+                log_format=settings.log_format,
+                max_bytes=settings.log_file_max_mb * 1024 * 1024,
+                backup_count=settings.log_file_backups,
+            )
+        except OSError as exc:
+            _say(f"config: FAILED (LOGS_DIR {settings.logs_dir}: {_one_line(exc)})")
+            return EXIT_CONFIG
         return _serve(settings)
     # Short commands talk to the terminal; their own lines are the report, logs only warn.
     level = "WARNING" if args.command == "check" else settings.log_level

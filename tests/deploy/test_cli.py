@@ -106,6 +106,14 @@ def test_check_fails_when_the_database_is_unreachable_and_still_checks_the_llm(
     assert report["llm"].startswith("ok ")
 
 
+def test_check_reports_a_malformed_database_url_as_a_database_failure(tmp_path: Path) -> None:
+    result = run_cli(["check"], _env("postgresql://u:pw@host:notaport/db", tmp_path), tmp_path)
+
+    assert result.returncode == 1
+    assert _report(result.stdout)["database"].startswith("FAILED (external u@host:?/db: ")
+    assert "Traceback" not in result.stderr
+
+
 @pytest.mark.parametrize(
     ("overrides", "reason"),
     [
@@ -134,6 +142,18 @@ def test_check_refuses_a_logs_dir_that_is_a_file(fresh_database_url: str, tmp_pa
 
     assert result.returncode == 2
     assert _report(result.stdout)["config"] == f"FAILED (LOGS_DIR {not_a_folder} is not a folder)"
+
+
+def test_serve_refuses_to_start_when_the_logs_dir_cannot_be_made(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    env = _env("postgresql://x@127.0.0.1:9/x", tmp_path, logs_dir=blocker / "logs")
+
+    result = run_cli(["serve"], env, tmp_path, timeout=60)
+
+    assert result.returncode == 2
+    assert result.stdout.startswith(f"config: FAILED (LOGS_DIR {blocker / 'logs'}: ")
+    assert "Traceback" not in result.stderr
 
 
 def test_migrate_applies_once_then_reports_up_to_date(
