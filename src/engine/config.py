@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     port: int = 8100
     log_level: str = "INFO"
     logs_dir: Path | None = None
+    log_format: Literal["text", "json"] = "text"
+    log_file_max_mb: int = Field(20, ge=1)
+    log_file_backups: int = Field(10, ge=1)
+    forwarded_allow_ips: str = "127.0.0.1"
 
     database_url: str = ""
     data_dir: Path = Path("data")
