@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from engine.app import create_app
 from engine.config import Settings
+from tests.fakes.llm_server import ScriptedLLM
 from tests.support.api import Api
 from tests.support.database import create_database, drop_database, postgres_server
 
@@ -24,8 +25,8 @@ TEST_JWT_SECRET = "test-secret-" + "x" * 40
 
 
 @pytest.fixture(scope="session")
-def pg_admin_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with postgres_server(tmp_path_factory.mktemp("pgserver")) as dsn:
+def pg_admin_dsn() -> Iterator[str]:
+    with postgres_server() as dsn:
         yield dsn
 
 
@@ -50,6 +51,7 @@ def make_settings(database_url: str) -> Callable[..., Settings]:
             "login_max_failures_per_account": 1000,
             "login_max_failures_per_ip": 1000,
             "scheduler_enabled": False,
+            "ai_recovery_enabled": False,
             "db_pool_min": 1,
             "db_pool_max": 5,
         }
@@ -97,3 +99,39 @@ def api(client: httpx.AsyncClient) -> Api:
 @pytest.fixture
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+async def session_llm() -> AsyncIterator[ScriptedLLM]:
+    async with ScriptedLLM() as llm:
+        yield llm
+
+
+@pytest.fixture
+def llm(session_llm: ScriptedLLM) -> ScriptedLLM:
+    """The scripted LLM server, with no script left over from another test."""
+    session_llm.reset()
+    return session_llm
+
+
+@pytest.fixture(scope="session")
+async def ai_app_and_client(
+    make_settings: Callable[..., Settings], session_llm: ScriptedLLM
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    settings = make_settings(
+        llm_base_url=session_llm.ollama_base_url,
+        llm_timeout_seconds=5.0,
+        llm_max_concurrency=4,
+    )
+    async with running_app(settings) as pair:
+        yield pair
+
+
+@pytest.fixture(scope="session")
+def ai_app(ai_app_and_client: tuple[FastAPI, httpx.AsyncClient]) -> FastAPI:
+    return ai_app_and_client[0]
+
+
+@pytest.fixture(scope="session")
+def ai_api(ai_app_and_client: tuple[FastAPI, httpx.AsyncClient]) -> Api:
+    return Api(ai_app_and_client[1], SYSTEM_ADMIN_PASSWORD)

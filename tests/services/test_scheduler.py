@@ -166,7 +166,7 @@ async def test_agent_result_goes_into_the_notification(stack: Stack) -> None:
     [
         (ScriptedRunner(exception=RuntimeError("LLM is down")), "the agent failed: LLM is down"),
         (ScriptedRunner(answer=None, error="no such role"), "no such role"),
-        (None, "agent system not available"),
+        (None, "the agent failed: LLM server unreachable"),  # the real executor, no LLM
     ],
 )
 async def test_agent_failure_still_notifies(

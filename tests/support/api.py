@@ -106,3 +106,45 @@ class Api:
         )
         assert response.status_code == 201, response.text
         return await self.account(username, USER_PASSWORD, organization=org.slug)
+
+
+async def create_chat(
+    client: httpx.AsyncClient, owner: Account, *members: Account, title: str = "Рабочий чат"
+) -> dict[str, Any]:
+    response = await client.post(
+        "/api/v1/chats",
+        headers=owner.headers,
+        json={"kind": "group", "title": title, "member_ids": [m.id for m in members]},
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def post_message(
+    client: httpx.AsyncClient, author: Account, chat_id: str, content: str
+) -> dict[str, Any]:
+    response = await client.post(
+        f"/api/v1/chats/{chat_id}/messages", headers=author.headers, json={"content": content}
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def wait_ai_message(
+    client: httpx.AsyncClient,
+    reader: Account,
+    chat_id: str,
+    message_id: int,
+    timeout: float = 10.0,
+) -> dict[str, Any]:
+    """Poll the message until its AI work is finished (done or failed)."""
+    from tests.fakes.waiting import wait_for
+
+    async def finished() -> dict[str, Any] | None:
+        response = await client.get(
+            f"/api/v1/chats/{chat_id}/messages/{message_id}", headers=reader.headers
+        )
+        body = response.json()
+        return body if body.get("ai_status") in ("done", "failed") else None
+
+    return await wait_for(finished, timeout=timeout)

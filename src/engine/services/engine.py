@@ -12,32 +12,47 @@ from dataclasses import dataclass, field
 import asyncpg
 import httpx
 
+from engine.agents.executor import AgentExecutor
+from engine.agents.tools.calendar import calendar_tool
+from engine.agents.tools.rag import rag_tool
+from engine.agents.tools.registry import ToolRegistry
+from engine.agents.tools.role_call import role_call_tool
+from engine.agents.tools.web import web_tool
 from engine.config import Settings
+from engine.llm.factory import build_chat_model
+from engine.llm.gate import LLMGate
 from engine.llm.probe import LLMProbe
 from engine.notifications.base import BaseSender
 from engine.notifications.email import EmailSender
 from engine.notifications.telegram import TelegramSender
+from engine.services.ai_answers import AIAnswerService
+from engine.services.ai_worker import AIWorker
 from engine.services.auth_service import AuthService
 from engine.services.background import PeriodicTask
 from engine.services.calendar_service import CalendarService
+from engine.services.chat_service import ChatService
+from engine.services.document_service import DocumentService
+from engine.services.event_relay import PgEventRelay
+from engine.services.events import ChatEventBus
 from engine.services.health_service import HealthService
+from engine.services.message_service import MessageService
 from engine.services.notification_service import NotificationService
 from engine.services.organization_service import OrganizationService
 from engine.services.passwords import PasswordHasher
+from engine.services.proactive_runner import ExecutorProactiveRunner
 from engine.services.prompt_cache import PromptCache
 from engine.services.role_service import RoleService
-from engine.services.scheduler_service import (
-    ProactiveAgentRunner,
-    SchedulerService,
-    agent_system_unavailable,
-)
+from engine.services.scheduler_service import ProactiveAgentRunner, SchedulerService
 from engine.services.telegram_bot import TelegramBotService
 from engine.services.user_service import UserService
 from engine.storage.auth_tokens import LoginFailureStorage, RefreshTokenStorage
 from engine.storage.calendar import CalendarRunStorage, CalendarStorage
+from engine.storage.chats import ChatStorage
 from engine.storage.clock import DatabaseClock
 from engine.storage.database import Database, create_pool
+from engine.storage.documents import DocumentStorage
 from engine.storage.embedded import EmbeddedPostgres
+from engine.storage.messages import MessageStorage
 from engine.storage.migrations import apply_migrations
 from engine.storage.notifications import (
     ChannelStorage,
@@ -59,6 +74,9 @@ class Storages:
     refresh_tokens: RefreshTokenStorage
     login_failures: LoginFailureStorage
     roles: RoleStorage
+    chats: ChatStorage
+    messages: MessageStorage
+    documents: DocumentStorage
     calendar_events: CalendarStorage
     calendar_runs: CalendarRunStorage
     channels: ChannelStorage
@@ -75,6 +93,9 @@ class Storages:
             refresh_tokens=RefreshTokenStorage(pool),
             login_failures=LoginFailureStorage(pool),
             roles=RoleStorage(pool),
+            chats=ChatStorage(pool),
+            messages=MessageStorage(pool),
+            documents=DocumentStorage(pool),
             calendar_events=CalendarStorage(pool),
             calendar_runs=CalendarRunStorage(pool),
             channels=ChannelStorage(pool),
@@ -123,13 +144,22 @@ class EngineService:
     organizations: OrganizationService
     roles: RoleService
     health: HealthService
+    bus: ChatEventBus
+    chats: ChatService
+    messages: MessageService
+    documents: DocumentService
+    llm: LLMGate
+    tools: ToolRegistry
+    agents: AgentExecutor
+    ai_worker: AIWorker
     clock: DatabaseClock
     calendar: CalendarService
     notifications: NotificationService
     scheduler: SchedulerService
     telegram: TelegramBotService
-    proactive_runner: ProactiveAgentRunner = agent_system_unavailable
+    proactive_runner: ProactiveAgentRunner
     embedded: EmbeddedPostgres | None = None
+    relay: PgEventRelay | None = None
     background: list[PeriodicTask] = field(default_factory=list)
     _closers: list = field(default_factory=list)
 
@@ -154,9 +184,18 @@ class EngineService:
                 await embedded.stop()
             raise
         engine = cls.build(settings, pool, embedded=embedded)
-        await engine._bootstrap()
-        if settings.scheduler_enabled:
-            engine.start_background()
+        try:
+            await engine._bootstrap()
+            await engine.ai_worker.start()
+            if settings.events_relay_enabled:
+                relay = PgEventRelay(dsn, pool, engine.bus, engine.storages.messages)
+                await relay.start()
+                engine.relay = relay
+            if settings.scheduler_enabled:
+                engine.start_background()
+        except BaseException:
+            await engine.close()
+            raise
         return engine
 
     @classmethod
@@ -169,6 +208,16 @@ class EngineService:
         hasher = PasswordHasher(settings.bcrypt_rounds)
         prompts = PromptCache(settings.prompt_dir)
         users = UserService(storages.users, storages.refresh_tokens, hasher)
+        bus = ChatEventBus()
+        gate = LLMGate(
+            build_chat_model(settings),
+            max_concurrency=settings.llm_max_concurrency,
+            timeout=settings.llm_timeout_seconds,
+        )
+        tools = ToolRegistry()
+        executor = AgentExecutor(
+            gate, prompts, storages.roles, tools, max_steps=settings.agent_max_steps
+        )
         clock = DatabaseClock(pool)
         calendar = CalendarService(
             db,
@@ -178,6 +227,19 @@ class EngineService:
             storages.roles,
             clock,
         )
+        tools.register(calendar_tool(calendar))
+        tools.register(role_call_tool(executor.ask_role))
+        tools.register(rag_tool(storages.documents))
+        tools.register(web_tool(http, settings.web_search_url))
+        answers = AIAnswerService(
+            settings, executor, storages.messages, storages.roles, storages.users
+        )
+        ai_worker = AIWorker(settings, storages.messages, bus, answers.answer)
+        messages = MessageService(
+            db, storages.messages, storages.chats, storages.users, storages.roles, bus
+        )
+        messages.submit_ai_job = ai_worker.submit
+        proactive_runner = ExecutorProactiveRunner(executor, storages.users, storages.roles)
         senders = build_senders(settings, http)
         notifications = NotificationService(
             settings,
@@ -196,6 +258,7 @@ class EngineService:
             storages.users,
             notifications,
             clock,
+            proactive_runner,
         )
         telegram_sender = senders.get(TelegramSender.channel_type)
         telegram = TelegramBotService(
@@ -205,7 +268,7 @@ class EngineService:
             storages.telegram_updates,
             storages.channels,
             telegram_sender if isinstance(telegram_sender, TelegramSender) else None,
-            agent_system_unavailable,
+            proactive_runner,
             clock,
         )
         return cls(
@@ -225,16 +288,26 @@ class EngineService:
             users=users,
             organizations=OrganizationService(db, storages.organizations, storages.roles, users),
             roles=RoleService(storages.roles, prompts),
-            health=HealthService(db, LLMProbe(settings, http)),
+            health=HealthService(db, LLMProbe(settings, http), gate, lambda: ai_worker.active_jobs),
+            bus=bus,
+            chats=ChatService(db, storages.chats, storages.users, bus),
+            messages=messages,
+            documents=DocumentService(db, storages.documents),
+            llm=gate,
+            tools=tools,
+            agents=executor,
+            ai_worker=ai_worker,
             clock=clock,
             calendar=calendar,
             notifications=notifications,
             scheduler=scheduler,
             telegram=telegram,
+            proactive_runner=proactive_runner,
             embedded=embedded,
         )
 
     async def _bootstrap(self) -> None:
+        await self.storages.login_failures.prune(self.settings.login_failure_window_seconds)
         password = self.settings.admin_password
         if password is not None:
             await self.organizations.bootstrap_system_admin(
@@ -244,7 +317,7 @@ class EngineService:
             )
 
     def use_proactive_runner(self, runner: ProactiveAgentRunner) -> None:
-        """Plug in what runs AI roles for the scheduler and the Telegram bot."""
+        """Replace what runs AI roles for the scheduler and the Telegram bot (tests, plugins)."""
         self.proactive_runner = runner
         self.scheduler.runner = runner
         self.telegram.runner = runner
@@ -278,8 +351,11 @@ class EngineService:
     async def close(self) -> None:
         try:
             await self.telegram.close(self.settings.scheduler_shutdown_grace_seconds)
-        except Exception:
+        except Exception:  # shutdown must go on whatever one part does
             log.exception("error while stopping the Telegram bot")
+        await self.ai_worker.stop()
+        if self.relay is not None:
+            await self.relay.stop()
         for closer in reversed(self._closers):
             try:
                 await closer()

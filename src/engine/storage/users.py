@@ -70,6 +70,14 @@ class UserStorage:
         )
         return User.from_row(row) if row else None
 
+    async def get_many(self, org_id: UUID, user_ids: list[UUID]) -> list[User]:
+        rows = await self.pool.fetch(
+            f"SELECT {_COLUMNS} FROM users WHERE org_id = $1 AND id = ANY($2::uuid[])",
+            org_id,
+            user_ids,
+        )
+        return [User.from_row(r) for r in rows]
+
     async def find_by_usernames(self, org_id: UUID, usernames: list[str]) -> list[User]:
         rows = await self.pool.fetch(
             f"SELECT {_COLUMNS} FROM users WHERE org_id = $1 AND NOT is_deleted AND is_active "

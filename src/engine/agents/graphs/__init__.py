@@ -1,0 +1,1 @@
+"""One builder per `agent_type`; the executor picks from `GRAPH_RUNNERS`."""

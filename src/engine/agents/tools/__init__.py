@@ -1,0 +1,1 @@
+"""Tools agents may call; each runs with the caller's org and user from `AgentContext`."""

@@ -1,0 +1,30 @@
+"""One chat-model client per process, chosen by settings."""
+
+from __future__ import annotations
+
+from langchain_core.language_models import BaseChatModel
+
+from engine.config import Settings
+
+
+def build_chat_model(settings: Settings) -> BaseChatModel:
+    if settings.llm_provider == "openai":
+        from langchain_openai import ChatOpenAI
+
+        return ChatOpenAI(
+            model=settings.llm_model,
+            base_url=settings.llm_base_url,
+            api_key=settings.llm_api_key,
+            temperature=settings.llm_temperature,
+            timeout=settings.llm_timeout_seconds,
+            max_retries=0,
+            stream_usage=True,
+        )
+    from langchain_ollama import ChatOllama
+
+    return ChatOllama(
+        model=settings.llm_model,
+        base_url=settings.llm_base_url,
+        temperature=settings.llm_temperature,
+        client_kwargs={"timeout": settings.llm_timeout_seconds},
+    )

@@ -1,0 +1,199 @@
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Header, Query, Request, Response, status
+from sse_starlette.sse import EventSourceResponse
+
+from engine.models.chat import ChatKind
+from engine.routes.deps import MAX_PAGE_SIZE, CurrentUser, Engine, PageParams
+from engine.schemas.chats import (
+    ChatCreateIn,
+    ChatOut,
+    ChatUpdateIn,
+    MemberAddIn,
+    MessageEditIn,
+    MessageIn,
+    MessageOut,
+    MessagePageOut,
+    PostedMessageOut,
+)
+from engine.services.events import ChatEvent
+
+router = APIRouter(prefix="/chats", tags=["chats"])
+
+MessageId = Annotated[int, Query(ge=1, le=2**62)]
+REPLAY_LIMIT = 200
+SSE_PING_SECONDS = 15
+
+
+@router.post("", response_model=ChatOut, status_code=status.HTTP_201_CREATED)
+async def create_chat(
+    body: ChatCreateIn, user: CurrentUser, engine: Engine, response: Response
+) -> ChatOut:
+    chat, created = await engine.chats.create(
+        user, kind=ChatKind(body.kind), title=body.title, member_ids=body.member_ids
+    )
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return ChatOut.of(chat)
+
+
+@router.get("", response_model=list[ChatOut])
+async def list_chats(
+    user: CurrentUser, engine: Engine, page: PageParams, include_archived: bool = False
+) -> list[ChatOut]:
+    chats = await engine.chats.list_mine(
+        user, include_archived=include_archived, limit=page.limit, offset=page.offset
+    )
+    return [ChatOut.of(c) for c in chats]
+
+
+@router.get("/{chat_id}", response_model=ChatOut)
+async def get_chat(chat_id: UUID, user: CurrentUser, engine: Engine) -> ChatOut:
+    return ChatOut.of(await engine.chats.get(user, chat_id))
+
+
+@router.patch("/{chat_id}", response_model=ChatOut)
+async def rename_chat(
+    chat_id: UUID, body: ChatUpdateIn, user: CurrentUser, engine: Engine
+) -> ChatOut:
+    return ChatOut.of(await engine.chats.rename(user, chat_id, body.title))
+
+
+@router.delete("/{chat_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def archive_chat(chat_id: UUID, user: CurrentUser, engine: Engine) -> None:
+    await engine.chats.set_archived(user, chat_id, True)
+
+
+@router.post("/{chat_id}/unarchive", response_model=ChatOut)
+async def unarchive_chat(chat_id: UUID, user: CurrentUser, engine: Engine) -> ChatOut:
+    return ChatOut.of(await engine.chats.set_archived(user, chat_id, False))
+
+
+@router.post("/{chat_id}/members", response_model=ChatOut)
+async def add_member(
+    chat_id: UUID, body: MemberAddIn, user: CurrentUser, engine: Engine
+) -> ChatOut:
+    return ChatOut.of(await engine.chats.add_member(user, chat_id, body.user_id))
+
+
+@router.delete("/{chat_id}/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def remove_member(chat_id: UUID, user_id: UUID, user: CurrentUser, engine: Engine) -> None:
+    await engine.chats.remove_member(user, chat_id, user_id)
+
+
+@router.post(
+    "/{chat_id}/messages", response_model=PostedMessageOut, status_code=status.HTTP_201_CREATED
+)
+async def post_message(
+    chat_id: UUID, body: MessageIn, user: CurrentUser, engine: Engine
+) -> PostedMessageOut:
+    """Save a message. `@@role` mentions queue AI answers (ids returned at once, produced in
+    the background); `@username` mentions notify members."""
+    posted = await engine.messages.post(user, chat_id, body.content, body.reply_to_id)
+    return PostedMessageOut(
+        message=MessageOut.of(posted.message),
+        ai_message_ids=[m.id for m in posted.ai_messages],
+        mentioned_user_ids=posted.mentioned_user_ids,
+    )
+
+
+@router.get("/{chat_id}/messages", response_model=MessagePageOut)
+async def list_messages(
+    chat_id: UUID,
+    user: CurrentUser,
+    engine: Engine,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
+    before_id: MessageId | None = None,
+    after_id: Annotated[int | None, Query(ge=0, le=2**62)] = None,
+) -> MessagePageOut:
+    """Newest first (older pages with `before_id`), or oldest first since `after_id`."""
+    items = await engine.messages.list_page(
+        user, chat_id, limit=limit, before_id=before_id, after_id=after_id
+    )
+    next_before = items[-1].id if after_id is None and len(items) == limit else None
+    return MessagePageOut(items=[MessageOut.of(m) for m in items], next_before_id=next_before)
+
+
+@router.get("/{chat_id}/messages/{message_id}", response_model=MessageOut)
+async def get_message(
+    chat_id: UUID, message_id: int, user: CurrentUser, engine: Engine
+) -> MessageOut:
+    return MessageOut.of(await engine.messages.get(user, chat_id, message_id))
+
+
+@router.patch("/{chat_id}/messages/{message_id}", response_model=MessageOut)
+async def edit_message(
+    chat_id: UUID, message_id: int, body: MessageEditIn, user: CurrentUser, engine: Engine
+) -> MessageOut:
+    return MessageOut.of(await engine.messages.edit(user, chat_id, message_id, body.content))
+
+
+@router.delete("/{chat_id}/messages/{message_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_message(chat_id: UUID, message_id: int, user: CurrentUser, engine: Engine) -> None:
+    await engine.messages.delete(user, chat_id, message_id)
+
+
+@router.post("/{chat_id}/messages/{message_id}/validate", response_model=MessageOut)
+async def validate_message(
+    chat_id: UUID, message_id: int, user: CurrentUser, engine: Engine
+) -> MessageOut:
+    message = await engine.messages.set_validation(user, chat_id, message_id, validated=True)
+    return MessageOut.of(message)
+
+
+@router.post("/{chat_id}/messages/{message_id}/reject", response_model=MessageOut)
+async def reject_message(
+    chat_id: UUID, message_id: int, user: CurrentUser, engine: Engine
+) -> MessageOut:
+    message = await engine.messages.set_validation(user, chat_id, message_id, validated=False)
+    return MessageOut.of(message)
+
+
+def _encode(event: ChatEvent) -> dict[str, Any]:
+    if event.message is not None:
+        payload: Any = MessageOut.of(event.message).model_dump(mode="json")
+        return {"event": event.type, "data": json.dumps(payload), "id": str(event.message.id)}
+    return {"event": event.type, "data": json.dumps(event.data, default=str)}
+
+
+@router.get("/{chat_id}/events")
+async def chat_events(
+    chat_id: UUID,
+    request: Request,
+    user: CurrentUser,
+    engine: Engine,
+    after_id: Annotated[int | None, Query(ge=0, le=2**62)] = None,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> EventSourceResponse:
+    """Server-Sent Events: `message.created`, `message.updated`, `message.status`,
+    `message.deleted`, `ai.token` (streamed answer text). Missed messages since `after_id`
+    (or the `Last-Event-ID` header) are replayed first."""
+    await engine.chats.get(user, chat_id)
+    if after_id is None and last_event_id and last_event_id.isdigit():
+        after_id = int(last_event_id)
+
+    async def stream() -> AsyncIterator[dict[str, Any]]:
+        async with engine.bus.subscribe(chat_id) as queue:
+            yield {"event": "ready", "data": json.dumps({"chat_id": str(chat_id)})}
+            if after_id is not None:
+                missed = await engine.storages.messages.page(
+                    user.org_id, chat_id, limit=REPLAY_LIMIT, after_id=after_id
+                )
+                for message in missed:
+                    yield _encode(ChatEvent("message.created", message=message))
+            while True:
+                try:
+                    event = await asyncio.wait_for(queue.get(), timeout=SSE_PING_SECONDS)
+                except TimeoutError:
+                    if await request.is_disconnected():
+                        break
+                    continue
+                yield _encode(event)
+
+    return EventSourceResponse(stream(), ping=SSE_PING_SECONDS, headers={"X-Accel-Buffering": "no"})

@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import logging
+from uuid import UUID
+
+from engine.errors import Forbidden, NotFound, Unprocessable
+from engine.models.chat import Chat, ChatKind
+from engine.models.user import User
+from engine.services.events import ChatEvent, ChatEventBus
+from engine.storage.chats import ChatStorage
+from engine.storage.database import Database
+from engine.storage.users import UserStorage
+
+log = logging.getLogger(__name__)
+
+MAX_MEMBERS = 500
+
+
+class ChatService:
+    def __init__(
+        self, db: Database, chats: ChatStorage, users: UserStorage, bus: ChatEventBus
+    ) -> None:
+        self.db = db
+        self.chats = chats
+        self.users = users
+        self.bus = bus
+
+    async def _require_users(self, actor: User, user_ids: list[UUID]) -> None:
+        for user_id in user_ids:
+            user = await self.users.get(actor.org_id, user_id)
+            if user is None or not user.is_active:
+                raise NotFound(f"user {user_id} not found")
+
+    async def create(
+        self, actor: User, *, kind: ChatKind, title: str, member_ids: list[UUID]
+    ) -> tuple[Chat, bool]:
+        """Create a chat; a direct chat that already exists is returned instead (False)."""
+        others = list(dict.fromkeys(uid for uid in member_ids if uid != actor.id))
+        if len(others) + 1 > MAX_MEMBERS:
+            raise Unprocessable(f"a chat has at most {MAX_MEMBERS} members")
+        if kind is ChatKind.DIRECT and len(others) != 1:
+            raise Unprocessable("a direct chat has exactly one other member")
+        await self._require_users(actor, others)
+        if kind is ChatKind.DIRECT:
+            existing = await self.chats.find_direct(actor.org_id, actor.id, others[0])
+            if existing is not None:
+                return await self.get(actor, existing), False
+        async with self.db.transaction() as conn:
+            chat_id = await self.chats.create(
+                actor.org_id,
+                kind=kind,
+                title=title,
+                created_by=actor.id,
+                member_ids=[actor.id, *others],
+                conn=conn,
+            )
+        return await self.get(actor, chat_id), True
+
+    async def get(self, actor: User, chat_id: UUID) -> Chat:
+        chat = await self.chats.get_for_member(actor.org_id, chat_id, actor.id)
+        if chat is None:
+            raise NotFound("chat not found")
+        return chat
+
+    async def list_mine(
+        self, actor: User, *, include_archived: bool, limit: int, offset: int
+    ) -> list[Chat]:
+        return await self.chats.list_for_member(
+            actor.org_id, actor.id, include_archived=include_archived, limit=limit, offset=offset
+        )
+
+    async def _require_manager(self, actor: User, chat: Chat) -> None:
+        if actor.is_org_admin or chat.created_by == actor.id:
+            return
+        if not await self.chats.is_owner(chat.id, actor.id):
+            raise Forbidden("only the chat's owner or an administrator may do this")
+
+    async def rename(self, actor: User, chat_id: UUID, title: str) -> Chat:
+        chat = await self.get(actor, chat_id)
+        await self._require_manager(actor, chat)
+        await self.chats.rename(actor.org_id, chat_id, title)
+        self.bus.publish(chat_id, ChatEvent("chat.updated", {"chat_id": str(chat_id)}))
+        return await self.get(actor, chat_id)
+
+    async def set_archived(self, actor: User, chat_id: UUID, archived: bool) -> Chat:
+        chat = await self.get(actor, chat_id)
+        await self._require_manager(actor, chat)
+        await self.chats.set_archived(actor.org_id, chat_id, archived)
+        return await self.get(actor, chat_id)
+
+    async def add_member(self, actor: User, chat_id: UUID, user_id: UUID) -> Chat:
+        chat = await self.get(actor, chat_id)
+        if chat.kind is ChatKind.DIRECT:
+            raise Unprocessable("members of a direct chat cannot change")
+        await self._require_manager(actor, chat)
+        await self._require_users(actor, [user_id])
+        if len(chat.member_ids) >= MAX_MEMBERS:
+            raise Unprocessable(f"a chat has at most {MAX_MEMBERS} members")
+        await self.chats.add_member(actor.org_id, chat_id, user_id)
+        self.bus.publish(chat_id, ChatEvent("chat.member_added", {"user_id": str(user_id)}))
+        return await self.get(actor, chat_id)
+
+    async def remove_member(self, actor: User, chat_id: UUID, user_id: UUID) -> None:
+        chat = await self.get(actor, chat_id)
+        if chat.kind is ChatKind.DIRECT:
+            raise Unprocessable("members of a direct chat cannot change")
+        if user_id != actor.id:
+            await self._require_manager(actor, chat)
+        if not await self.chats.remove_member(actor.org_id, chat_id, user_id):
+            raise NotFound("member not found")
+        self.bus.publish(chat_id, ChatEvent("chat.member_removed", {"user_id": str(user_id)}))

@@ -1,0 +1,184 @@
+"""Posting, listing, editing and validating messages; `@user` notifies, `@@role` asks an AI."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from uuid import UUID
+
+from engine.errors import Conflict, Forbidden, NotFound, Unprocessable
+from engine.models.chat import Chat, Message, PostedMessage
+from engine.models.user import User
+from engine.services.events import ChatEvent, ChatEventBus
+from engine.services.mentions import parse_mentions
+from engine.storage.chats import ChatStorage
+from engine.storage.database import Database
+from engine.storage.messages import MessageStorage
+from engine.storage.roles import RoleStorage
+from engine.storage.users import UserStorage
+
+log = logging.getLogger(__name__)
+
+MentionNotifier = Callable[..., Awaitable[UUID]]
+JobSubmitter = Callable[[int], None]
+
+
+class MessageService:
+    def __init__(
+        self,
+        db: Database,
+        messages: MessageStorage,
+        chats: ChatStorage,
+        users: UserStorage,
+        roles: RoleStorage,
+        bus: ChatEventBus,
+    ) -> None:
+        self.db = db
+        self.messages = messages
+        self.chats = chats
+        self.users = users
+        self.roles = roles
+        self.bus = bus
+        self.submit_ai_job: JobSubmitter | None = None
+        self.notify: MentionNotifier | None = None
+
+    async def _member_chat(self, actor: User, chat_id: UUID) -> Chat:
+        chat = await self.chats.get_for_member(actor.org_id, chat_id, actor.id)
+        if chat is None:
+            raise NotFound("chat not found")
+        return chat
+
+    async def post(
+        self, actor: User, chat_id: UUID, content: str, reply_to_id: int | None = None
+    ) -> PostedMessage:
+        parsed = parse_mentions(content)
+        if parsed.empty:
+            message = await self.messages.insert_by_member(
+                actor.org_id, chat_id, actor.id, content, reply_to_id
+            )
+            if message is None:
+                await self._explain_refusal(actor, chat_id)
+            assert message is not None
+            self.bus.publish(chat_id, ChatEvent("message.created", message=message))
+            return PostedMessage(message)
+
+        chat = await self._member_chat(actor, chat_id)
+        if chat.is_archived:
+            raise Conflict("chat is archived")
+        members = set(chat.member_ids)
+        mentioned = [
+            u
+            for u in await self.users.find_by_usernames(actor.org_id, list(parsed.usernames))
+            if u.id in members and u.id != actor.id
+        ]
+        roles_by_code = {
+            r.code: r for r in await self.roles.get_many(actor.org_id, list(parsed.role_codes))
+        }
+        roles = [roles_by_code[c] for c in parsed.role_codes if c in roles_by_code]
+        async with self.db.transaction() as conn:
+            message = await self.messages.insert_by_member(
+                actor.org_id, chat_id, actor.id, content, reply_to_id, conn=conn
+            )
+            if message is None:
+                raise NotFound("chat not found")
+            placeholders = [
+                await self.messages.insert_ai_placeholder(
+                    actor.org_id, chat_id, role.code, message.id, actor.id, conn=conn
+                )
+                for role in roles
+            ]
+            if mentioned:
+                await self.messages.insert_mentions(
+                    actor.org_id, chat_id, message.id, [u.id for u in mentioned], conn=conn
+                )
+        for published in (message, *placeholders):
+            self.bus.publish(chat_id, ChatEvent("message.created", message=published))
+        await self._notify_mentioned(actor, chat, message, mentioned)
+        if self.submit_ai_job is not None:
+            for placeholder in placeholders:
+                self.submit_ai_job(placeholder.id)
+        return PostedMessage(message, placeholders, [u.id for u in mentioned])
+
+    async def _explain_refusal(self, actor: User, chat_id: UUID) -> None:
+        chat = await self._member_chat(actor, chat_id)
+        if chat.is_archived:
+            raise Conflict("chat is archived")
+        raise NotFound("chat not found")
+
+    async def _notify_mentioned(
+        self, actor: User, chat: Chat, message: Message, mentioned: list[User]
+    ) -> None:
+        if self.notify is None:
+            return
+        who = actor.full_name or actor.username
+        where = chat.title or "личные сообщения"
+        for user in mentioned:
+            try:
+                notification_id = await self.notify(
+                    actor.org_id,
+                    user.id,
+                    subject=f"{who} упомянул(а) вас в чате «{where}»",
+                    body=message.content[:3000],
+                    source="mention",
+                )
+                await self.messages.set_mention_notification(
+                    actor.org_id, message.id, user.id, notification_id
+                )
+            except Exception:  # the message is accepted; a notification problem is logged
+                log.exception("could not queue mention notification for %s", user.id)
+
+    async def list_page(
+        self,
+        actor: User,
+        chat_id: UUID,
+        *,
+        limit: int,
+        before_id: int | None,
+        after_id: int | None,
+    ) -> list[Message]:
+        if before_id is not None and after_id is not None:
+            raise Unprocessable("use either before_id or after_id, not both")
+        await self._member_chat(actor, chat_id)
+        return await self.messages.page(
+            actor.org_id, chat_id, limit=limit, before_id=before_id, after_id=after_id
+        )
+
+    async def get(self, actor: User, chat_id: UUID, message_id: int) -> Message:
+        await self._member_chat(actor, chat_id)
+        message = await self.messages.get(actor.org_id, chat_id, message_id)
+        if message is None:
+            raise NotFound("message not found")
+        return message
+
+    async def edit(self, actor: User, chat_id: UUID, message_id: int, content: str) -> Message:
+        message = await self.get(actor, chat_id, message_id)
+        if message.author_id != actor.id or message.is_ai:
+            raise Forbidden("you may only edit your own messages")
+        updated = await self.messages.edit(actor.org_id, chat_id, message_id, content)
+        if updated is None:
+            raise NotFound("message not found")
+        self.bus.publish(chat_id, ChatEvent("message.updated", message=updated))
+        return updated
+
+    async def delete(self, actor: User, chat_id: UUID, message_id: int) -> None:
+        message = await self.get(actor, chat_id, message_id)
+        if message.author_id != actor.id and not actor.is_org_admin:
+            raise Forbidden("you may only delete your own messages")
+        await self.messages.soft_delete(actor.org_id, chat_id, message_id)
+        self.bus.publish(chat_id, ChatEvent("message.deleted", {"id": message_id}))
+
+    async def set_validation(
+        self, actor: User, chat_id: UUID, message_id: int, *, validated: bool
+    ) -> Message:
+        message = await self.get(actor, chat_id, message_id)
+        if not message.is_ai:
+            raise Unprocessable("only AI answers are validated")
+        if message.ai_status is not None and message.ai_status.value != "done":
+            raise Conflict(f"the answer is {message.ai_status.value}, not done")
+        updated = await self.messages.set_validation(
+            actor.org_id, chat_id, message_id, validated=validated, by=actor.id
+        )
+        if updated is None:
+            raise NotFound("message not found")
+        self.bus.publish(chat_id, ChatEvent("message.updated", message=updated))
+        return updated

@@ -1,0 +1,298 @@
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from engine.models.chat import AIJob, Message
+from engine.storage.database import Executor
+
+_COLUMNS = (
+    "id, org_id, chat_id, author_id, role_code, kind, content, reply_to_id, ai_status, "
+    "ai_error, ai_validated, validation, validated_by, validated_at, meta, is_edited, "
+    "is_deleted, created_at, updated_at"
+)
+
+
+class MessageStorage:
+    def __init__(self, pool: Executor) -> None:
+        self.pool = pool
+
+    async def insert_by_member(
+        self,
+        org_id: UUID,
+        chat_id: UUID,
+        author_id: UUID,
+        content: str,
+        reply_to_id: int | None,
+        *,
+        conn: Executor | None = None,
+    ) -> Message | None:
+        """Insert a human message only if the author is an active member of an open chat.
+
+        One round trip: membership check, insert and the chat's `last_message_at`.
+        """
+        row = await (conn or self.pool).fetchrow(
+            f"""WITH member AS (
+                    SELECT 1 FROM chat_members cm JOIN chats c ON c.id = cm.chat_id
+                    WHERE cm.chat_id = $2 AND cm.user_id = $3 AND cm.is_active
+                      AND c.org_id = $1 AND NOT c.is_deleted AND NOT c.is_archived),
+                reply AS (
+                    SELECT id FROM messages WHERE id = $5 AND chat_id = $2 AND org_id = $1),
+                ins AS (
+                    INSERT INTO messages (org_id, chat_id, author_id, kind, content, reply_to_id)
+                    SELECT $1, $2, $3, 'user', $4, (SELECT id FROM reply)
+                    WHERE EXISTS (SELECT 1 FROM member)
+                    RETURNING {_COLUMNS}),
+                touch AS (
+                    UPDATE chats SET last_message_at = now()
+                    WHERE id = $2 AND EXISTS (SELECT 1 FROM ins))
+                SELECT * FROM ins""",
+            org_id,
+            chat_id,
+            author_id,
+            content,
+            reply_to_id,
+        )
+        return Message.from_row(row) if row else None
+
+    async def insert_ai_placeholder(
+        self,
+        org_id: UUID,
+        chat_id: UUID,
+        role_code: str,
+        request_message_id: int | None,
+        requested_by: UUID | None,
+        *,
+        conn: Executor | None = None,
+    ) -> Message:
+        row = await (conn or self.pool).fetchrow(
+            f"""INSERT INTO messages (org_id, chat_id, role_code, kind, reply_to_id, ai_status,
+                                      ai_requested_by)
+                VALUES ($1, $2, $3, 'ai', $4, 'pending', $5) RETURNING {_COLUMNS}""",
+            org_id,
+            chat_id,
+            role_code,
+            request_message_id,
+            requested_by,
+        )
+        return Message.from_row(row)
+
+    async def insert_mentions(
+        self,
+        org_id: UUID,
+        chat_id: UUID,
+        message_id: int,
+        user_ids: list[UUID],
+        *,
+        conn: Executor | None = None,
+    ) -> None:
+        await (conn or self.pool).executemany(
+            "INSERT INTO mentions (org_id, chat_id, message_id, user_id) VALUES ($1, $2, $3, $4) "
+            "ON CONFLICT DO NOTHING",
+            [(org_id, chat_id, message_id, uid) for uid in user_ids],
+        )
+
+    async def set_mention_notification(
+        self, org_id: UUID, message_id: int, user_id: UUID, notification_id: UUID
+    ) -> None:
+        await self.pool.execute(
+            "UPDATE mentions SET notification_id = $4 "
+            "WHERE org_id = $1 AND message_id = $2 AND user_id = $3",
+            org_id,
+            message_id,
+            user_id,
+            notification_id,
+        )
+
+    async def list_mentions(self, org_id: UUID, message_id: int) -> list[UUID]:
+        rows = await self.pool.fetch(
+            "SELECT user_id FROM mentions WHERE org_id = $1 AND message_id = $2 ORDER BY id",
+            org_id,
+            message_id,
+        )
+        return [r["user_id"] for r in rows]
+
+    async def get(
+        self, org_id: UUID, chat_id: UUID, message_id: int, *, conn: Executor | None = None
+    ) -> Message | None:
+        row = await (conn or self.pool).fetchrow(
+            f"SELECT {_COLUMNS} FROM messages WHERE org_id = $1 AND chat_id = $2 AND id = $3 "
+            "AND NOT is_deleted",
+            org_id,
+            chat_id,
+            message_id,
+        )
+        return Message.from_row(row) if row else None
+
+    async def get_by_id(self, org_id: UUID, message_id: int) -> Message | None:
+        row = await self.pool.fetchrow(
+            f"SELECT {_COLUMNS} FROM messages WHERE org_id = $1 AND id = $2", org_id, message_id
+        )
+        return Message.from_row(row) if row else None
+
+    async def page(
+        self,
+        org_id: UUID,
+        chat_id: UUID,
+        *,
+        limit: int,
+        before_id: int | None = None,
+        after_id: int | None = None,
+    ) -> list[Message]:
+        """Newest first (optionally older than `before_id`), or oldest first after `after_id`."""
+        if after_id is not None:
+            rows = await self.pool.fetch(
+                f"""SELECT {_COLUMNS} FROM messages
+                    WHERE org_id = $1 AND chat_id = $2 AND id > $3 AND NOT is_deleted
+                    ORDER BY id LIMIT $4""",
+                org_id,
+                chat_id,
+                after_id,
+                limit,
+            )
+        else:
+            rows = await self.pool.fetch(
+                f"""SELECT {_COLUMNS} FROM messages
+                    WHERE org_id = $1 AND chat_id = $2 AND ($3::bigint IS NULL OR id < $3)
+                      AND NOT is_deleted
+                    ORDER BY id DESC LIMIT $4""",
+                org_id,
+                chat_id,
+                before_id,
+                limit,
+            )
+        return [Message.from_row(r) for r in rows]
+
+    async def history(
+        self, org_id: UUID, chat_id: UUID, *, up_to_id: int, limit: int
+    ) -> list[Message]:
+        """Context for an AI answer: the last `limit` finished messages up to `up_to_id`, oldest
+        first; pending and failed AI placeholders are left out."""
+        rows = await self.pool.fetch(
+            f"""SELECT * FROM (
+                    SELECT {_COLUMNS} FROM messages
+                    WHERE org_id = $1 AND chat_id = $2 AND id <= $3 AND NOT is_deleted
+                      AND (kind <> 'ai' OR ai_status = 'done')
+                      AND coalesce(validation, '') <> 'rejected'
+                    ORDER BY id DESC LIMIT $4) recent
+                ORDER BY id""",
+            org_id,
+            chat_id,
+            up_to_id,
+            limit,
+        )
+        return [Message.from_row(r) for r in rows]
+
+    async def edit(
+        self, org_id: UUID, chat_id: UUID, message_id: int, content: str
+    ) -> Message | None:
+        row = await self.pool.fetchrow(
+            f"""UPDATE messages SET content = $4, is_edited = true, updated_at = now()
+                WHERE org_id = $1 AND chat_id = $2 AND id = $3 AND NOT is_deleted
+                RETURNING {_COLUMNS}""",
+            org_id,
+            chat_id,
+            message_id,
+            content,
+        )
+        return Message.from_row(row) if row else None
+
+    async def soft_delete(self, org_id: UUID, chat_id: UUID, message_id: int) -> bool:
+        status = await self.pool.execute(
+            "UPDATE messages SET is_deleted = true, updated_at = now() "
+            "WHERE org_id = $1 AND chat_id = $2 AND id = $3 AND NOT is_deleted",
+            org_id,
+            chat_id,
+            message_id,
+        )
+        return status.endswith(" 1")
+
+    async def set_validation(
+        self, org_id: UUID, chat_id: UUID, message_id: int, *, validated: bool, by: UUID
+    ) -> Message | None:
+        row = await self.pool.fetchrow(
+            f"""UPDATE messages SET ai_validated = $4,
+                       validation = CASE WHEN $4 THEN 'validated' ELSE 'rejected' END,
+                       validated_by = $5, validated_at = now(), updated_at = now()
+                WHERE org_id = $1 AND chat_id = $2 AND id = $3 AND kind = 'ai'
+                  AND ai_status = 'done' AND NOT is_deleted
+                RETURNING {_COLUMNS}""",
+            org_id,
+            chat_id,
+            message_id,
+            validated,
+            by,
+        )
+        return Message.from_row(row) if row else None
+
+    # --- AI work: claims with a lease, so a crashed process's work is picked up again ---
+
+    async def claim_ai_job(self, message_id: int, lease_seconds: float) -> AIJob | None:
+        row = await self.pool.fetchrow(
+            """UPDATE messages SET ai_status = 'running', ai_attempts = ai_attempts + 1,
+                      ai_lease_until = now() + make_interval(secs => $2),
+                      ai_started_at = now(), updated_at = now()
+               WHERE id = $1 AND kind = 'ai' AND NOT is_deleted
+                 AND (ai_status = 'pending' OR (ai_status = 'running' AND ai_lease_until < now()))
+               RETURNING id, org_id, chat_id, role_code, reply_to_id, ai_requested_by,
+                         ai_attempts""",
+            message_id,
+            float(lease_seconds),
+        )
+        if row is None:
+            return None
+        return AIJob(
+            message_id=row["id"],
+            org_id=row["org_id"],
+            chat_id=row["chat_id"],
+            role_code=row["role_code"],
+            request_message_id=row["reply_to_id"],
+            requested_by=row["ai_requested_by"],
+            attempts=row["ai_attempts"],
+        )
+
+    async def extend_ai_lease(self, message_id: int, lease_seconds: float) -> None:
+        await self.pool.execute(
+            "UPDATE messages SET ai_lease_until = now() + make_interval(secs => $2) "
+            "WHERE id = $1 AND ai_status = 'running'",
+            message_id,
+            float(lease_seconds),
+        )
+
+    async def finish_ai_job(
+        self, message_id: int, *, content: str, meta: dict[str, Any]
+    ) -> Message | None:
+        row = await self.pool.fetchrow(
+            f"""UPDATE messages SET ai_status = 'done', content = $2, meta = $3, ai_error = NULL,
+                       ai_lease_until = NULL, ai_finished_at = now(), updated_at = now()
+                WHERE id = $1 AND ai_status = 'running' RETURNING {_COLUMNS}""",
+            message_id,
+            content,
+            meta,
+        )
+        return Message.from_row(row) if row else None
+
+    async def fail_ai_job(
+        self, message_id: int, *, error: str, meta: dict[str, Any] | None = None
+    ) -> Message | None:
+        row = await self.pool.fetchrow(
+            f"""UPDATE messages SET ai_status = 'failed', ai_error = $2,
+                       meta = coalesce($3, meta), ai_lease_until = NULL,
+                       ai_finished_at = now(), updated_at = now()
+                WHERE id = $1 AND ai_status IN ('pending', 'running') RETURNING {_COLUMNS}""",
+            message_id,
+            error,
+            meta,
+        )
+        return Message.from_row(row) if row else None
+
+    async def recoverable_ai_jobs(self, limit: int) -> list[tuple[int, int]]:
+        """(message id, attempts) of AI work nobody holds: pending, or running past its lease."""
+        rows = await self.pool.fetch(
+            """SELECT id, ai_attempts FROM messages
+               WHERE ai_status IN ('pending', 'running') AND NOT is_deleted
+                 AND (ai_status = 'pending' OR ai_lease_until < now())
+               ORDER BY id LIMIT $1""",
+            limit,
+        )
+        return [(r["id"], r["ai_attempts"]) for r in rows]
