@@ -190,6 +190,19 @@ async def test_visibility_and_tenancy(api: Api, client: httpx.AsyncClient) -> No
     admin_patch = await client.patch(url, headers=org.admin.headers, json={"title": "ok"})
     assert admin_patch.status_code == 200
 
+    # a participant who leaves does not lock the event against edits
+    leaver = await api.create_member(org, "leaver")
+    await client.patch(
+        url, headers=owner.headers, json={"participants": [participant.id, leaver.id]}
+    )
+    await client.post(f"/api/v1/users/{leaver.id}/deactivate", headers=org.admin.headers)
+    renamed = await client.patch(url, headers=owner.headers, json={"title": "renamed"})
+    assert renamed.status_code == 200, renamed.text
+    re_invited = await client.patch(
+        url, headers=owner.headers, json={"participants": [participant.id, leaver.id]}
+    )
+    assert re_invited.status_code == 422 and "unknown participants" in re_invited.text
+
     # participants must be people of the same organization
     foreign = await client.post(
         EVENTS,

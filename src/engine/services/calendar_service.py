@@ -170,7 +170,14 @@ class CalendarService:
                 # switching to a single event drops what only a series has
                 current = replace(current, cron=None, until_at=None, max_occurrences=None)
             merged = replace(current, **changes)
-            values, schedule = await self._prepare(actor, merged, conn=conn)
+            # what was valid when stored stays acceptable (a participant may have left since)
+            values, schedule = await self._prepare(
+                actor,
+                merged,
+                check_role="role_code" in changes,
+                check_participants="participants" in changes,
+                conn=conn,
+            )
             if _SCHEDULE_FIELDS & set(changes):
                 now = await self.clock.now(conn)
                 occurrence, run_at = next_firing(schedule, values["remind_before_minutes"], now)
@@ -192,7 +199,13 @@ class CalendarService:
             raise Forbidden("only the owner or an administrator may change this event")
 
     async def _prepare(
-        self, actor: User, new: NewEvent, *, conn: Executor | None = None
+        self,
+        actor: User,
+        new: NewEvent,
+        *,
+        check_role: bool = True,
+        check_participants: bool = True,
+        conn: Executor | None = None,
     ) -> tuple[dict[str, Any], Schedule]:
         """Validate `new` and return the column values plus its schedule."""
         title = (new.title or "").strip()
@@ -230,9 +243,15 @@ class CalendarService:
         role_code = new.role_code or None
         if new.prompt and role_code is None:
             raise Unprocessable("a prompt needs a role_code: the AI role that answers it")
-        if role_code is not None and await self.roles.get(actor.org_id, role_code) is None:
+        if (
+            check_role
+            and role_code is not None
+            and await self.roles.get(actor.org_id, role_code) is None
+        ):
             raise Unprocessable(f"unknown AI role '{role_code}'")
-        participants = await self._participants(actor, new.participants)
+        participants = list(dict.fromkeys(new.participants))
+        if check_participants:
+            participants = await self._participants(actor, participants)
         try:
             build = Schedule.build
             args: dict[str, Any] = {

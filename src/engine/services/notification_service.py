@@ -334,7 +334,8 @@ class NotificationService:
         if tried.status is AttemptStatus.SENT and channel.type is ChannelType.EMAIL:
             await self.channels.update(actor.org_id, channel_id, {"verified": True})
         entry = await self.attempts_log.get(actor.org_id, tried.log_id)
-        assert entry is not None
+        if entry is None:  # only if the log row vanished under us
+            raise NotFound("delivery attempt not found")
         return entry
 
     # -- reading -----------------------------------------------------------------------
