@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -16,6 +18,9 @@ from engine.config import Settings
 from tests.fakes.llm_server import ScriptedLLM
 from tests.support.api import Api
 from tests.support.database import create_database, drop_database, postgres_server
+
+# isolated engines wired to loopback Telegram/SMTP (scheduler and notification tests)
+pytest_plugins = ["tests.support.stack"]
 
 SYSTEM_ADMIN_PASSWORD = "system-admin-password-1"
 TEST_JWT_SECRET = "test-secret-" + "x" * 40
@@ -91,6 +96,18 @@ def client(app_and_client: tuple[FastAPI, httpx.AsyncClient]) -> httpx.AsyncClie
 @pytest.fixture(scope="session")
 def api(client: httpx.AsyncClient) -> Api:
     return Api(client, SYSTEM_ADMIN_PASSWORD)
+
+
+@pytest.fixture
+def open_tmp_path() -> Iterator[Path]:
+    """A temp folder the embedded PostgreSQL's own user can enter when tests run as root
+    (pytest's `tmp_path` is private to its owner)."""
+    path = Path(tempfile.mkdtemp(prefix="rugpt-test-"))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

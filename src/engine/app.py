@@ -11,7 +11,17 @@ from engine import __version__
 from engine.config import Settings, get_settings
 from engine.errors import install_error_handlers
 from engine.middleware import RequestContextMiddleware
-from engine.routes import auth, chats, documents, health, organizations, roles, users
+from engine.routes import (
+    auth,
+    calendar,
+    chats,
+    documents,
+    health,
+    notifications,
+    organizations,
+    roles,
+    users,
+)
 from engine.schemas.errors import ERROR_RESPONSES
 from engine.services.engine import EngineService
 
@@ -24,6 +34,8 @@ ROUTERS: list[APIRouter] = [
     roles.router,
     chats.router,
     documents.router,
+    calendar.router,
+    notifications.router,
     health.router,
 ]
 

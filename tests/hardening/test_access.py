@@ -41,6 +41,11 @@ ADMIN_ONLY = [
     ("POST", "/api/v1/organizations"),
     ("DELETE", "/api/v1/organizations/{org_id}"),
 ]
+# The organization's notification log: whole org, or another user's entries.
+ADMIN_ONLY_QUERIES = [
+    ("GET", "/api/v1/notifications/log", {"scope": "org"}),
+    ("GET", "/api/v1/notifications/log", {"user_id": "<admin>"}),
+]
 # ... and an organization's admin may not call on its own organization either.
 SYSTEM_ADMIN_ONLY = [
     ("POST", "/api/v1/organizations", None),
@@ -50,8 +55,8 @@ SYSTEM_ADMIN_ONLY = [
 
 
 @pytest.fixture(scope="module")
-async def own(api: Api) -> OrgObjects:
-    return await populate(api, await api.create_org(members=1))
+async def own(api: Api, app: FastAPI) -> OrgObjects:
+    return await populate(api, await api.create_org(members=1), app.state.engine)
 
 
 def _by_key(app: FastAPI) -> dict[tuple[str, str], Operation]:
@@ -75,6 +80,15 @@ async def test_plain_user_cannot_call_admin_routes(
         )
         tried += 1
         assert response.status_code == 403, (key, response.status_code, response.text)
+    for method, path, query in ADMIN_ONLY_QUERIES:
+        params = {k: own.admin.id if v == "<admin>" else v for k, v in query.items()}
+        response = await client.request(
+            method, ops[(method, path)].url(targets), headers=own.member.headers, params=params
+        )
+        tried += 1
+        assert response.status_code == 403, (method, path, query, response.text)
+        allowed = await client.request(method, path, headers=own.admin.headers, params=params)
+        assert allowed.status_code == 200, allowed.text
     for method, path, body in SYSTEM_ADMIN_ONLY:
         operation = ops[(method, path)]
         response = await client.request(
@@ -119,7 +133,7 @@ async def test_disabled_accounts_are_refused_on_every_route(
 ) -> None:
     """Still-valid access tokens of a deactivated user, a deleted user and a user of a
     deactivated organization: 401 on every secured route."""
-    objects = await populate(api, await api.create_org(members=3))
+    objects = await populate(api, await api.create_org(members=3), app.state.engine)
     org = objects.org
     deactivated, deleted, _ = org.members[1:] + [org.members[0]]
     root = await api.system_admin()
@@ -250,7 +264,7 @@ async def test_password_hashes_never_in_responses_or_logs(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    objects = await populate(api, await api.create_org(members=2))
+    objects = await populate(api, await api.create_org(members=2), app.state.engine)
     org, member = objects.org, objects.member
     texts: list[str] = []
 
@@ -321,7 +335,7 @@ async def test_password_hashes_never_in_responses_or_logs(
     finally:
         await conn.close()
     assert len(hashes) == 4 and all(h.startswith("$2") for h in hashes)
-    formatter = RedactingFormatter("%(message)s")
+    formatter = RedactingFormatter(logging.Formatter("%(message)s"))
     formatted = "\n".join(formatter.format(r) for r in caplog.records)
     assert hashes[0] in caplog.text, "the database error must really quote the hash"
     assert REDACTED in formatted

@@ -28,8 +28,8 @@ DEPTH = 100_000
 
 
 @pytest.fixture(scope="module")
-async def own(api: Api) -> OrgObjects:
-    return await populate(api, await api.create_org(members=1))
+async def own(api: Api, app: FastAPI) -> OrgObjects:
+    return await populate(api, await api.create_org(members=1), app.state.engine)
 
 
 class Tally:

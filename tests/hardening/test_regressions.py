@@ -69,3 +69,51 @@ async def test_connection_left_half_way_by_a_restart_is_503(
     response = await client.get("/api/v1/users", headers=org.admin.headers)
     assert response.status_code == 503 and response.headers["retry-after"]
     assert response.json() == {"detail": "database temporarily unavailable"}
+
+
+async def test_calendar_times_at_datetime_limits_are_422(
+    api: Api, client: httpx.AsyncClient
+) -> None:
+    # Found by fuzzing: years near 1 and 9999 overflowed the schedule arithmetic (500).
+    org = await api.create_org(members=0)
+    h = org.admin.headers
+    bodies = [
+        {
+            "title": "x",
+            "starts_at": "0001-01-01T00:00:00Z",
+            "kind": "recurring",
+            "cron": "0 9 * * *",
+        },
+        {"title": "x", "starts_at": "9999-12-31T23:00:00-12:00"},
+        {"title": "x", "starts_at": "9999-12-31T20:00:00", "timezone": "Pacific/Kiritimati"},
+        {"title": "x", "starts_at": "2030-01-01T00:00:00Z", "ends_at": "9999-12-31T23:59:59Z"},
+    ]
+    for body in bodies:
+        response = await client.post("/api/v1/calendar/events", headers=h, json=body)
+        assert response.status_code == 422, (body, response.text)
+        assert "between 1900 and 2999" in response.text
+    event = await client.post(
+        "/api/v1/calendar/events",
+        headers=h,
+        json={
+            "title": "daily",
+            "starts_at": "2030-01-01T09:00:00Z",
+            "kind": "recurring",
+            "cron": "0 9 * * *",
+        },
+    )
+    assert event.status_code == 201
+    for start, end in (
+        ("0014-01-01T09:24:00Z", "2000-01-10T21:00:18+01:00"),
+        ("2030-01-01T00:00:00Z", "9999-12-31T23:59:59-12:00"),
+    ):
+        occurrences = await client.get(
+            "/api/v1/calendar/occurrences", headers=h, params={"start": start, "end": end}
+        )
+        assert occurrences.status_code == 422, occurrences.text
+    fine = await client.get(
+        "/api/v1/calendar/occurrences",
+        headers=h,
+        params={"start": "2030-01-01T00:00:00Z", "end": "2030-01-03T00:00:00Z"},
+    )
+    assert fine.status_code == 200 and len(fine.json()) == 2

@@ -12,6 +12,7 @@ fails the generated tests, so new routes are never silently skipped.
 from __future__ import annotations
 
 import secrets
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,8 +46,12 @@ class OrgObjects:
         return self.org.members[0]
 
 
-async def populate(api: Api, org: Org, *, ai_timeout: float = 10.0) -> OrgObjects:
-    """One of each kind in `org` (which needs one member); the AI message is finished."""
+async def populate(api: Api, org: Org, engine: Any, *, ai_timeout: float = 10.0) -> OrgObjects:
+    """One of each kind in `org` (which needs one member); the AI message is finished.
+
+    Everything goes through the API except the notification: nothing in the API queues one
+    directly (the scheduler does), so it is queued with the engine's notification service.
+    """
     client = api.client
     tag = secrets.token_hex(4)
     member = org.members[0]
@@ -68,6 +73,36 @@ async def populate(api: Api, org: Org, *, ai_timeout: float = 10.0) -> OrgObject
         "/api/v1/users/me", headers=member.headers, json={"full_name": f"member-secret-{tag}"}
     )
     assert profile.status_code == 200, profile.text
+    event_title = f"event-secret-{tag}"
+    event = await client.post(
+        "/api/v1/calendar/events",
+        headers=org.admin.headers,
+        json={
+            "title": event_title,
+            "description": f"event-body-secret-{tag}",
+            "starts_at": "2031-05-01T09:00:00Z",
+            "participants": [member.id],
+        },
+    )
+    assert event.status_code == 201, event.text
+    address = f"channel-secret-{tag}@example.com"
+    channel = await client.post(
+        "/api/v1/notifications/channels",
+        headers=member.headers,
+        json={"type": "email", "address": address},
+    )
+    assert channel.status_code == 201, channel.text
+    tried = await client.post(
+        f"/api/v1/notifications/channels/{channel.json()['id']}/test", headers=member.headers
+    )
+    assert tried.status_code == 200, tried.text  # a delivery-log entry (sent or not)
+    notification_id = await engine.notifications.notify(
+        uuid.UUID(org.id),
+        uuid.UUID(member.id),
+        subject=f"notification-secret-{tag}",
+        body=f"notification-body-secret-{tag}",
+        source="test",
+    )
     return OrgObjects(
         org=org,
         ids={
@@ -76,6 +111,9 @@ async def populate(api: Api, org: Org, *, ai_timeout: float = 10.0) -> OrgObject
             "chat_id": [chat["id"]],
             "message_id": [str(posted["message"]["id"]), str(ai_id)],
             "document_id": [document.json()["id"]],
+            "event_id": [event.json()["id"]],
+            "channel_id": [channel.json()["id"]],
+            "notification_id": [str(notification_id)],
         },
         secrets=[
             org.slug,
@@ -89,8 +127,47 @@ async def populate(api: Api, org: Org, *, ai_timeout: float = 10.0) -> OrgObject
             doc_text,
             document.json()["id"],
             f"member-secret-{tag}",
+            event_title,
+            f"event-body-secret-{tag}",
+            event.json()["id"],
+            address,
+            channel.json()["id"],
+            f"notification-secret-{tag}",
+            f"notification-body-secret-{tag}",
+            str(notification_id),
         ],
     )
+
+
+# Values for query parameters: required ones must be here (a wide calendar range, so an
+# event of another organization would show if it leaked); ids come from the target org.
+QUERY_VALUES: dict[str, Callable[[OrgObjects], list[str]]] = {
+    "start": lambda o: ["2000-01-01T00:00:00Z"],
+    "end": lambda o: ["2100-01-01T00:00:00Z"],
+    "scope": lambda o: ["org"],
+    "include_archived": lambda o: ["true"],
+    "user_id": lambda o: o.ids["user_id"],
+    "notification_id": lambda o: o.ids["notification_id"],
+    "after_id": lambda o: ["0"],
+}
+
+
+def query_variants(operation: Operation, target: OrgObjects) -> list[dict[str, str]]:
+    """The required parameters, then each known optional one added with each value."""
+    base: dict[str, str] = {}
+    for name, required in operation.query:
+        if required:
+            if name not in QUERY_VALUES:
+                raise AssertionError(
+                    f"{operation.label}: required query parameter {name!r} is unknown; "
+                    "add it to QUERY_VALUES (tests/support/objects.py)"
+                )
+            base[name] = QUERY_VALUES[name](target)[0]
+    variants = [base]
+    for name, required in operation.query:
+        if not required and name in QUERY_VALUES:
+            variants += [{**base, name: value} for value in QUERY_VALUES[name](target)]
+    return variants
 
 
 Body = Callable[[OrgObjects], dict[str, Any]]
@@ -128,6 +205,17 @@ ROUTE_BODIES: dict[tuple[str, str], Body] = {
         "title": "pwned",
         "content": "pwned",
     },
+    ("POST", "/api/v1/calendar/events"): lambda o: {
+        "title": "pwned",
+        "starts_at": "2031-06-01T09:00:00Z",
+        "participants": [o.ids["user_id"][0]],
+    },
+    ("PATCH", "/api/v1/calendar/events/{event_id}"): lambda o: {"title": "pwned"},
+    ("POST", "/api/v1/notifications/channels"): lambda o: {
+        "type": "email",
+        "address": "pwned@example.com",
+    },
+    ("PATCH", "/api/v1/notifications/channels/{channel_id}"): lambda o: {"priority": 7},
 }
 
 
@@ -139,6 +227,8 @@ class Operation:
     has_body: bool
     streams: bool
     secured: bool = True
+    query: tuple[tuple[str, bool], ...] = ()
+    """(name, required) of the query parameters."""
 
     @property
     def label(self) -> str:
@@ -166,6 +256,11 @@ def operations(app: FastAPI) -> list[Operation]:
     for path, methods in app.openapi()["paths"].items():
         for method, spec in methods.items():
             params = tuple(p["name"] for p in spec.get("parameters", []) if p["in"] == "path")
+            query = tuple(
+                (p["name"], bool(p.get("required")))
+                for p in spec.get("parameters", [])
+                if p["in"] == "query"
+            )
             ok = spec.get("responses", {}).get("200", {}).get("content", {})
             found.append(
                 Operation(
@@ -175,6 +270,7 @@ def operations(app: FastAPI) -> list[Operation]:
                     has_body="requestBody" in spec,
                     streams="text/event-stream" in ok,
                     secured=bool(spec.get("security")),
+                    query=query,
                 )
             )
     return found
@@ -206,8 +302,9 @@ async def send(
     caller: Account,
     values: dict[str, str],
     body: dict[str, Any] | None,
+    query: dict[str, str] | None = None,
 ) -> httpx.Response:
     kwargs: dict[str, Any] = {"json": body} if body is not None else {}
     return await client.request(
-        operation.method, operation.url(values), headers=caller.headers, **kwargs
+        operation.method, operation.url(values), headers=caller.headers, params=query, **kwargs
     )

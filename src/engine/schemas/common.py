@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
 
 from engine.services.passwords import password_problem
 
@@ -12,12 +12,6 @@ from engine.services.passwords import password_problem
 def _no_nul(value: str) -> str:
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")
-    return value
-
-
-def _not_null(value: Any) -> Any:
-    if value is None:
-        raise ValueError("must not be null; leave the field out to keep its value")
     return value
 
 
@@ -39,6 +33,4 @@ NoNul = Annotated[str, AfterValidator(_no_nul)]
 ShortText = Annotated[str, Field(max_length=200), AfterValidator(_no_nul)]
 LongText = Annotated[str, Field(max_length=20000), AfterValidator(_no_nul)]
 NewPassword = Annotated[str, AfterValidator(_valid_password)]
-NotNull = BeforeValidator(_not_null)
-"""For optional fields of partial updates whose column takes no null: omit, never null."""
 LoginPassword = Annotated[str, Field(max_length=1024)]

@@ -1,14 +1,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Literal
 from uuid import UUID
 
-from pydantic import EmailStr
-from pydantic.json_schema import SkipJsonSchema
+from pydantic import EmailStr, model_validator
 
 from engine.schemas.base import ReadModel, WriteModel
-from engine.schemas.common import NewPassword, NotNull, ShortText, Username
+from engine.schemas.common import NewPassword, ShortText, Username
 
 
 class UserOut(ReadModel):
@@ -31,18 +30,31 @@ class UserCreateIn(WriteModel):
     role: Literal["admin", "user"] = "user"
 
 
-class UserUpdateIn(WriteModel):
-    """Only the fields sent change; `email: null` clears the email, the others take no null."""
+class _PartialUpdate(WriteModel):
+    """Fields left out stay as they are; only `email` may be cleared with null."""
 
+    @model_validator(mode="after")
+    def _no_null_for_required(self) -> _PartialUpdate:
+        nulled = [
+            name
+            for name in self.model_fields_set
+            if getattr(self, name) is None and name != "email"
+        ]
+        if nulled:
+            raise ValueError(f"must not be null: {', '.join(sorted(nulled))}")
+        return self
+
+
+class UserUpdateIn(_PartialUpdate):
     email: EmailStr | None = None
-    full_name: Annotated[ShortText | SkipJsonSchema[None], NotNull] = None
-    role: Annotated[Literal["admin", "user"] | SkipJsonSchema[None], NotNull] = None
-    is_active: Annotated[bool | SkipJsonSchema[None], NotNull] = None
+    full_name: ShortText | None = None
+    role: Literal["admin", "user"] | None = None
+    is_active: bool | None = None
 
 
-class ProfileUpdateIn(WriteModel):
+class ProfileUpdateIn(_PartialUpdate):
     email: EmailStr | None = None
-    full_name: Annotated[ShortText | SkipJsonSchema[None], NotNull] = None
+    full_name: ShortText | None = None
 
 
 class PasswordResetIn(WriteModel):
