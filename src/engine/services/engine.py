@@ -250,6 +250,7 @@ class EngineService:
             senders,
             clock,
         )
+        messages.notify = notifications.notify
         scheduler = SchedulerService(
             settings,
             db,
