@@ -20,13 +20,13 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.conftest import SYSTEM_ADMIN_PASSWORD, TEST_JWT_SECRET
+from tests.conftest import SYSTEM_ADMIN_PASSWORD
 from tests.fakes import FakeSMTP
 from tests.fakes.llm_server import Reply, ScriptedLLM
 from tests.fakes.waiting import wait_for
 from tests.support.api import Api, create_chat, post_message
 from tests.support.database import create_database, drop_database
-from tests.support.engine_process import EngineProcess
+from tests.support.engine_process import EngineProcess, engine_env
 from tests.support.figures import record
 
 pytestmark = pytest.mark.slow
@@ -44,20 +44,14 @@ async def own_database(pg_admin_dsn: str) -> AsyncIterator[str]:
 
 
 def _env(dsn: str, llm: ScriptedLLM, **extra: str) -> dict[str, str]:
-    return {
-        "ENVIRONMENT": "test",
-        "DATABASE_URL": dsn,
-        "JWT_SECRET": TEST_JWT_SECRET,
-        "BCRYPT_ROUNDS": "4",
-        "ADMIN_PASSWORD": SYSTEM_ADMIN_PASSWORD,
-        "LLM_BASE_URL": llm.ollama_base_url,
+    settings = {
         "LLM_TIMEOUT_SECONDS": "30",
         "LLM_MAX_CONCURRENCY": "3",
         "AI_LEASE_SECONDS": "1",
         "AI_RECOVERY_INTERVAL_SECONDS": "0.2",
-        "SCHEDULER_ENABLED": "false",
         **extra,
     }
+    return engine_env(dsn, llm.ollama_base_url, **settings)
 
 
 async def _ai_states(dsn: str) -> collections.Counter[str]:

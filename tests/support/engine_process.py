@@ -19,6 +19,22 @@ from tests.fakes.waiting import wait_for
 REPO = Path(__file__).resolve().parents[2]
 
 
+def engine_env(database_url: str, llm_base_url: str, **extra: str) -> dict[str, str]:
+    """Environment for a test engine process: fast bcrypt, the suite's secrets, no scheduler."""
+    from tests.conftest import SYSTEM_ADMIN_PASSWORD, TEST_JWT_SECRET
+
+    return {
+        "ENVIRONMENT": "test",
+        "DATABASE_URL": database_url,
+        "JWT_SECRET": TEST_JWT_SECRET,
+        "BCRYPT_ROUNDS": "4",
+        "ADMIN_PASSWORD": SYSTEM_ADMIN_PASSWORD,
+        "LLM_BASE_URL": llm_base_url,
+        "SCHEDULER_ENABLED": "false",
+        **extra,
+    }
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
