@@ -127,6 +127,7 @@ async def test_postgres_restart_while_posting(
                     assert health.status_code == 200, health.text
                     sessions = await engine.db.pool.fetchval(
                         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                        " AND backend_type = 'client backend'"
                     )
                 finally:
                     posters.stopping = True

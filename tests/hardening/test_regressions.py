@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
+import bcrypt
 import httpx
 import pytest
 from fastapi import FastAPI
 
+from engine.logging_setup import REDACTED, configure_logging
 from tests.support.api import Api
 
 
@@ -117,3 +122,32 @@ async def test_calendar_times_at_datetime_limits_are_422(
         params={"start": "2030-01-01T00:00:00Z", "end": "2030-01-03T00:00:00Z"},
     )
     assert fine.status_code == 200 and len(fine.json()) == 2
+
+
+@pytest.fixture
+def restore_root_logger() -> Iterator[None]:
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    yield
+    for handler in list(root.handlers):
+        if handler not in handlers:
+            root.removeHandler(handler)
+            handler.close()
+    root.setLevel(level)
+
+
+@pytest.mark.usefixtures("restore_root_logger")
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_log_files_never_hold_a_password_hash(tmp_path: Path, log_format: str) -> None:
+    # Found by the access suite: a database error quoting a users row ("Failing row
+    # contains (..., $2b$12$..., ...)") wrote the password hash into the log.
+    digest = bcrypt.hashpw(b"secret-password-1", bcrypt.gensalt(4)).decode()
+    log_file = configure_logging("INFO", tmp_path, log_format=log_format)
+    assert log_file is not None
+    try:
+        raise RuntimeError(f"Failing row contains (x, {digest}, admin)")
+    except RuntimeError:
+        logging.getLogger("engine.errors").exception("unhandled error: %s", digest)
+    text = log_file.read_text(encoding="utf-8")
+    assert "Failing row contains" in text and REDACTED in text
+    assert digest not in text and digest[:29] not in text
