@@ -92,6 +92,11 @@ class Stats:
         )
 
 
+async def keep_session(conn: asyncpg.Connection) -> None:
+    """asyncpg pool `reset` hook that sends nothing (asyncpg still rolls back an open
+    transaction itself); the default sends a reset query on every release."""
+
+
 def median(values: Sequence[float]) -> float:
     return percentile(list(values), 50)
 
@@ -384,7 +389,8 @@ class EngineProcess:
 def engine_env(database_url: str, llm_base_url: str, **overrides: Any) -> dict[str, str]:
     """The engine's environment: production settings, loopback only, fast bcrypt for set-up."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "LLM_"))}
-    paths = [str(REPO / "src"), str(REPO)]
+    # BENCH_ENGINE_SRC runs another checkout's engine (before/after figures of a fix).
+    paths = [os.environ.get("BENCH_ENGINE_SRC") or str(REPO / "src"), str(REPO)]
     if env.get("PYTHONPATH"):
         paths.append(env["PYTHONPATH"])
     env.update(
@@ -524,20 +530,98 @@ async def create_chat(
     return str(response.json()["id"])
 
 
-def client_for(engine: EngineProcess, connections: int, timeout: float = 30.0) -> httpx.AsyncClient:
+class LeanTransport(httpx.AsyncBaseTransport):
+    """A minimal HTTP/1.1 keep-alive transport for `httpx.AsyncClient`: one connection,
+    one request at a time, Content-Length or chunked bodies, read whole.
+
+    Why: httpx's default transport (httpcore + anyio + h11) costs ~0.5 ms of CPU per
+    request here, several times what a bare Uvicorn app costs to answer it. On a 2-core
+    machine that load-generator cost would be charged to the engine. With this transport
+    the client costs ~0.15-0.2 ms per request; requests and responses are still httpx's.
+    """
+
+    def __init__(self, host: str, port: int, timeout: float = 30.0) -> None:
+        self.host, self.port, self.timeout = host, port, timeout
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._lock = asyncio.Lock()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        async with self._lock, asyncio.timeout(self.timeout):
+            body = await request.aread()
+            lines = [f"{request.method} {request.url.raw_path.decode('ascii')} HTTP/1.1"]
+            lines += [
+                f"{k.decode('latin-1')}: {v.decode('latin-1')}" for k, v in request.headers.raw
+            ]
+            head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+            for attempt in (1, 2):  # a kept-alive connection the server closed: reconnect once
+                if self._writer is None:
+                    self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
+                assert self._reader is not None and self._writer is not None
+                try:
+                    self._writer.write(head + body)
+                    raw_head = await self._reader.readuntil(b"\r\n\r\n")
+                    break
+                except (ConnectionError, asyncio.IncompleteReadError):
+                    await self.aclose()
+                    if attempt == 2:
+                        raise
+            status_line, *header_lines = raw_head[:-4].decode("latin-1").split("\r\n")
+            headers = [tuple(h.split(":", 1)) for h in header_lines]
+            pairs = [(k.strip(), v.strip()) for k, v in headers]
+            lowered = {k.lower(): v for k, v in pairs}
+            if lowered.get("transfer-encoding", "").lower() == "chunked":
+                content = await self._read_chunked()
+                pairs = [(k, v) for k, v in pairs if k.lower() != "transfer-encoding"]
+            else:
+                content = await self._reader.readexactly(int(lowered.get("content-length", "0")))
+            if lowered.get("connection", "").lower() == "close":
+                await self.aclose()
+            return httpx.Response(
+                int(status_line.split(" ", 2)[1]), headers=pairs, content=content, request=request
+            )
+
+    async def _read_chunked(self) -> bytes:
+        assert self._reader is not None
+        parts: list[bytes] = []
+        while True:
+            size = int((await self._reader.readuntil(b"\r\n")).split(b";")[0], 16)
+            if size == 0:
+                await self._reader.readuntil(b"\r\n")
+                return b"".join(parts)
+            parts.append(await self._reader.readexactly(size))
+            await self._reader.readexactly(2)
+
+    async def aclose(self) -> None:
+        writer, self._writer, self._reader = self._writer, None, None
+        if writer is not None:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+
+def client_for(
+    engine: EngineProcess, connections: int, timeout: float = 30.0, *, lean: bool = False
+) -> httpx.AsyncClient:
+    """An httpx client of the engine: httpx's own pool of `connections`, or with
+    `lean=True` one connection through `LeanTransport`."""
+    if lean:
+        transport = LeanTransport("127.0.0.1", engine.port, timeout)
+        return httpx.AsyncClient(base_url=engine.base_url, timeout=timeout, transport=transport)
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
     return httpx.AsyncClient(base_url=engine.base_url, timeout=timeout, limits=limits)
 
 
 @contextlib.asynccontextmanager
 async def clients_for(
-    engine: EngineProcess, count: int, timeout: float = 30.0
+    engine: EngineProcess, count: int, timeout: float = 30.0, *, lean: bool = False
 ) -> AsyncIterator[list[httpx.AsyncClient]]:
     """`count` independent clients with one keep-alive connection each: N users on N
     connections. (One shared httpx pool costs the *client* O(connections) per request.)"""
     async with contextlib.AsyncExitStack() as stack:
         yield [
-            await stack.enter_async_context(client_for(engine, 1, timeout)) for _ in range(count)
+            await stack.enter_async_context(client_for(engine, 1, timeout, lean=lean))
+            for _ in range(count)
         ]
 
 

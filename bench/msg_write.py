@@ -59,6 +59,11 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds, each side")
     parser.add_argument("--pool", type=int, default=10, help="DB_POOL_MAX, also the raw pool")
     parser.add_argument("--shared-chat", action="store_true", help="every client posts to one chat")
+    parser.add_argument(
+        "--httpx-transport",
+        action="store_true",
+        help="load clients use httpx's default transport instead of bench.common.LeanTransport",
+    )
     return parser.parse_args(argv)
 
 
@@ -75,7 +80,7 @@ async def measure(args: argparse.Namespace) -> list[Figure]:
             db_pool_min=min(2, args.pool),
         ) as engine,
         common.client_for(engine, 4) as client,
-        common.clients_for(engine, args.clients) as clients,
+        common.clients_for(engine, args.clients, lean=not args.httpx_transport) as clients,
     ):
         org = await common.create_org(client, members=args.clients)
         if args.shared_chat:
@@ -96,7 +101,10 @@ async def measure(args: argparse.Namespace) -> list[Figure]:
             if response.status_code != 201:
                 raise RuntimeError(response.text)
 
-        pool = await asyncpg.create_pool(dsn, min_size=args.pool, max_size=args.pool)
+        # The baseline is the cheapest raw path: no session reset query on release.
+        pool = await asyncpg.create_pool(
+            dsn, min_size=args.pool, max_size=args.pool, reset=common.keep_session
+        )
         assert pool is not None
         try:
 
