@@ -625,6 +625,75 @@ async def clients_for(
         ]
 
 
+class ChatWatcher:
+    """Follows a chat's Server-Sent Events; `finished(id)` resolves when that AI answer is
+    stored (`message.updated` with status done or failed), with the time it arrived."""
+
+    def __init__(self, engine: EngineProcess, user: BenchUser, chat_id: str) -> None:
+        self.url = f"{engine.base_url}{API}/chats/{chat_id}/events"
+        self.user = user
+        self._finished: dict[int, asyncio.Future[tuple[float, dict[str, Any]]]] = {}
+        self._ready: asyncio.Future[None] | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def _future(self, message_id: int) -> asyncio.Future[tuple[float, dict[str, Any]]]:
+        future = self._finished.get(message_id)
+        if future is None:
+            future = self._finished[message_id] = asyncio.get_running_loop().create_future()
+        return future
+
+    async def finished(
+        self, message_id: int, timeout: float = 60.0
+    ) -> tuple[float, dict[str, Any]]:
+        try:
+            async with asyncio.timeout(timeout):
+                return await self._future(message_id)
+        finally:
+            self._finished.pop(message_id, None)
+
+    async def _follow(self) -> None:
+        import json
+
+        async with (
+            httpx.AsyncClient(timeout=httpx.Timeout(30.0, read=None)) as client,
+            client.stream("GET", self.url, headers=self.user.headers) as response,
+        ):
+            response.raise_for_status()
+            kind = ""
+            async for line in response.aiter_lines():
+                if line.startswith("event:"):
+                    kind = line[6:].strip()
+                elif line.startswith("data:"):
+                    arrived = time.perf_counter()
+                    if kind == "ready" and self._ready and not self._ready.done():
+                        self._ready.set_result(None)
+                    elif kind == "message.updated":
+                        data = json.loads(line[5:])
+                        if data.get("ai_status") in ("done", "failed"):
+                            future = self._future(int(data["id"]))
+                            if not future.done():
+                                future.set_result((arrived, data))
+
+    async def __aenter__(self) -> ChatWatcher:
+        self._ready = asyncio.get_running_loop().create_future()
+        self._task = asyncio.create_task(self._follow())
+        done, _ = await asyncio.wait(
+            {self._ready, self._task}, timeout=30, return_when="FIRST_COMPLETED"
+        )
+        if self._task in done:
+            self._task.result()
+            raise RuntimeError("event stream ended before it was ready")
+        if not done:
+            raise TimeoutError("event stream not ready in 30 s")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._task
+
+
 # --- output -------------------------------------------------------------------------------
 
 
