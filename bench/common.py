@@ -547,6 +547,16 @@ class LeanTransport(httpx.AsyncBaseTransport):
         self._lock = asyncio.Lock()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return await self._exchange(request)
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
+            await self.aclose()
+            raise httpx.TransportError(f"{type(exc).__name__}: {exc}") from exc
+        except TimeoutError as exc:
+            await self.aclose()
+            raise httpx.TimeoutException("no response in time") from exc
+
+    async def _exchange(self, request: httpx.Request) -> httpx.Response:
         async with self._lock, asyncio.timeout(self.timeout):
             body = await request.aread()
             lines = [f"{request.method} {request.url.raw_path.decode('ascii')} HTTP/1.1"]
