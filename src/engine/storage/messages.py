@@ -150,15 +150,26 @@ class MessageStorage:
                 after_id,
                 limit,
             )
-        else:
+        elif before_id is not None:
+            # A separate statement, not `($3 IS NULL OR id < $3)`: as a prepared statement's
+            # generic plan that condition cannot bound the index scan, and a page deep in a
+            # long chat read every newer message of it (bench/README.md, benchmark 5).
             rows = await self.pool.fetch(
                 f"""SELECT {_COLUMNS} FROM messages
-                    WHERE org_id = $1 AND chat_id = $2 AND ($3::bigint IS NULL OR id < $3)
-                      AND NOT is_deleted
+                    WHERE org_id = $1 AND chat_id = $2 AND id < $3 AND NOT is_deleted
                     ORDER BY id DESC LIMIT $4""",
                 org_id,
                 chat_id,
                 before_id,
+                limit,
+            )
+        else:
+            rows = await self.pool.fetch(
+                f"""SELECT {_COLUMNS} FROM messages
+                    WHERE org_id = $1 AND chat_id = $2 AND NOT is_deleted
+                    ORDER BY id DESC LIMIT $3""",
+                org_id,
+                chat_id,
                 limit,
             )
         return [Message.from_row(r) for r in rows]
