@@ -432,7 +432,7 @@ async def engine_process(
     The working folder is a temporary one, so no `.env` of the checkout leaks in.
     """
     env = engine_env(database_url, llm_base_url, **settings)
-    env["PORT"] = str(free_port())
+    env["PORT"] = env["UVICORN_PORT"] = str(free_port())  # rugpt serve / uvicorn CLI
     if lag_probe:
         env["BENCH_LAG_PROBE"] = "1"
     argv = list(command or [sys.executable, "-m", "bench.serve_engine"])

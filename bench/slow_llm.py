@@ -184,6 +184,7 @@ async def measure(args: argparse.Namespace) -> tuple[list[Figure], float]:
         Figure(
             NAME, "LLM calls at once", str(max_in_flight), f"<= {LIMIT}", max_in_flight <= LIMIT
         ),
+        Figure(NAME, "engine RSS after the run", f"{rss_after:.0f} MiB"),
         Figure(
             NAME,
             "loop lag p99 during run",
