@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -22,8 +24,8 @@ TEST_JWT_SECRET = "test-secret-" + "x" * 40
 
 
 @pytest.fixture(scope="session")
-def pg_admin_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with postgres_server(tmp_path_factory.mktemp("pgserver")) as dsn:
+def pg_admin_dsn() -> Iterator[str]:
+    with postgres_server() as dsn:
         yield dsn
 
 
@@ -91,6 +93,18 @@ def client(app_and_client: tuple[FastAPI, httpx.AsyncClient]) -> httpx.AsyncClie
 @pytest.fixture(scope="session")
 def api(client: httpx.AsyncClient) -> Api:
     return Api(client, SYSTEM_ADMIN_PASSWORD)
+
+
+@pytest.fixture
+def open_tmp_path() -> Iterator[Path]:
+    """A temp folder the embedded PostgreSQL's own user can enter when tests run as root
+    (pytest's `tmp_path` is private to its owner)."""
+    path = Path(tempfile.mkdtemp(prefix="rugpt-test-"))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

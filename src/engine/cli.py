@@ -1,15 +1,87 @@
-"""`rugpt` command line: serve, migrate, create-admin, check."""
+"""`rugpt` command line: serve, migrate, create-admin, check.
+
+Exit codes: 0 success, 1 a dependency or the operation failed, 2 the configuration is invalid.
+Every command reads the same settings as the server (environment and `.env`).
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import getpass
+import os
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
-from engine.config import Settings, SettingsError, get_settings
+import asyncpg
+import httpx
+from pydantic import ValidationError
+
+from engine import __version__
+from engine.config import Settings, get_settings
 from engine.logging_setup import configure_logging
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
+
+DB_CONNECT_TIMEOUT_SECONDS = 10.0
+# Above nginx's upstream keepalive_timeout (60 s in deploy/nginx/rugpt.conf), so nginx never
+# sends a request on a connection the engine has just closed.
+KEEP_ALIVE_SECONDS = 75
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def _one_line(exc: BaseException) -> str:
+    """A settings or connection error as one line, without pydantic's help links."""
+    if isinstance(exc, ValidationError):
+        parts = []
+        for error in exc.errors():
+            where = ".".join(str(p).upper() for p in error["loc"])
+            message = str(error["msg"]).removeprefix("Value error, ")
+            parts.append(f"{where}: {message}" if where else message)
+        return "; ".join(parts)
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def describe_dsn(dsn: str) -> str:
+    """user@host:port/database (or the socket folder), never the password."""
+    parts = urlsplit(dsn)
+    database = parts.path.lstrip("/") or "postgres"
+    host = parts.hostname or parse_qs(parts.query).get("host", ["local socket"])[0]
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # asyncpg will say what is wrong with it; this is only a label
+        port = ":?"
+    user = f"{parts.username}@" if parts.username else ""
+    return f"{user}{host}{port}/{database}"
+
+
+@asynccontextmanager
+async def _database_dsn(settings: Settings) -> AsyncIterator[str]:
+    """The DSN to use; the embedded server is started for the duration when it is used.
+
+    pgserver counts its users, so a server the running engine holds is not stopped here.
+    """
+    if not settings.uses_embedded_db:
+        yield settings.database_url
+        return
+    from engine.storage.embedded import EmbeddedPostgres
+
+    embedded = EmbeddedPostgres(settings.data_dir)
+    dsn = await embedded.start()
+    try:
+        yield dsn
+    finally:
+        await embedded.stop()
 
 
 def _serve(settings: Settings) -> int:
@@ -23,91 +95,212 @@ def _serve(settings: Settings) -> int:
         port=settings.port,
         log_config=None,
         proxy_headers=True,
-        forwarded_allow_ips="127.0.0.1",
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
         timeout_graceful_shutdown=10,
+        server_header=False,
     )
-    return 0
+    return EXIT_OK
 
 
 async def _migrate(settings: Settings) -> int:
-    from engine.services.engine import EngineService
+    from engine.storage.migrations import apply_migrations, discover
 
-    engine = await EngineService.start(settings)
-    await engine.close()
-    print("migrations applied")
-    return 0
+    try:
+        async with _database_dsn(settings) as dsn:
+            conn = await asyncpg.connect(dsn, timeout=DB_CONNECT_TIMEOUT_SECONDS)
+            try:
+                applied = await apply_migrations(conn)
+            finally:
+                await conn.close()
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        _say(f"migrate: FAILED ({_one_line(exc)})")
+        return EXIT_FAILED
+    if not applied:
+        _say("migrate: ok (schema up to date)")
+        return EXIT_OK
+    names = {m.version: f"{m.version:03d}_{m.name}" for m in discover()}
+    _say(f"migrate: ok (applied {', '.join(names[v] for v in applied)})")
+    return EXIT_OK
+
+
+def _read_password(given: str | None, settings: Settings) -> str:
+    """--password, else ADMIN_PASSWORD, else a prompt (twice) or the first line of stdin."""
+    if given is not None:
+        return given
+    if settings.admin_password is not None:
+        return settings.admin_password.get_secret_value()
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    password = getpass.getpass("password: ")
+    if getpass.getpass("repeat password: ") != password:
+        raise SystemExit("create-admin: FAILED (the passwords differ)")
+    return password
 
 
 async def _create_admin(settings: Settings, username: str, email: str, password: str) -> int:
+    from engine.errors import EngineError
     from engine.services.engine import EngineService
 
-    engine = await EngineService.start(settings)
+    # Without this the start-up bootstrap would create the admin from ADMIN_PASSWORD first.
+    try:
+        engine = await EngineService.start(settings.model_copy(update={"admin_password": None}))
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        _say(f"create-admin: FAILED (database: {_one_line(exc)})")
+        return EXIT_FAILED
     try:
         created = await engine.organizations.bootstrap_system_admin(username, email, password)
+    except EngineError as exc:
+        _say(f"create-admin: FAILED ({exc.detail})")
+        return EXIT_FAILED
     finally:
         await engine.close()
-    print("system administrator created" if created else "a system administrator already exists")
-    return 0
+    if created:
+        _say(f"create-admin: ok (system administrator {username!r} created)")
+    else:
+        _say("create-admin: ok (a system administrator already exists; nothing changed)")
+    return EXIT_OK
+
+
+def _logs_dir_problem(logs_dir: Path) -> str | None:
+    existing = logs_dir
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"LOGS_DIR {logs_dir} is not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"LOGS_DIR {logs_dir} is not writable"
+    return None
+
+
+def _check_config(settings: Settings) -> bool:
+    problem = _logs_dir_problem(settings.logs_dir) if settings.logs_dir else None
+    if problem:
+        _say(f"config: FAILED ({problem})")
+        return False
+    logs = str(settings.logs_dir) if settings.logs_dir else "stderr only"
+    _say(
+        f"config: ok (environment={settings.environment}, listen={settings.host}:{settings.port},"
+        f" llm={settings.llm_provider}, logs={logs})"
+    )
+    return True
+
+
+async def _check_database(settings: Settings) -> bool:
+    from engine.storage.migrations import pending_migrations
+
+    where = (
+        f"embedded in {(settings.data_dir / 'pg').resolve()}"
+        if settings.uses_embedded_db
+        else f"external {describe_dsn(settings.database_url)}"
+    )
+    try:
+        async with _database_dsn(settings) as dsn:
+            started = time.perf_counter()
+            conn = await asyncpg.connect(dsn, timeout=DB_CONNECT_TIMEOUT_SECONDS)
+            try:
+                await conn.fetchval("SELECT 1")
+                latency_ms = (time.perf_counter() - started) * 1000
+                version = conn.get_settings().server_version.split()[0]
+                pending = await pending_migrations(conn)
+            finally:
+                await conn.close()
+    except Exception as exc:  # any failure to reach the database is the answer we report
+        _say(f"database: FAILED ({where}: {_one_line(exc)})")
+        return False
+    schema = (
+        "schema up to date"
+        if not pending
+        else f"{len(pending)} migration{'s' if len(pending) > 1 else ''} pending,"
+        " applied at start or by `rugpt migrate`"
+    )
+    _say(f"database: ok ({where}, PostgreSQL {version}, {latency_ms:.0f} ms, {schema})")
+    return True
+
+
+async def _check_llm(settings: Settings) -> bool:
+    from engine.llm.probe import LLMProbe
+
+    timeout = httpx.Timeout(settings.llm_health_timeout_seconds + 1)
+    async with httpx.AsyncClient(timeout=timeout) as client:
+        status = await LLMProbe(settings, client).status(fresh=True)
+    target = f"{status.provider} at {status.base_url}"
+    if status.reachable and status.model_present:
+        _say(f"llm: ok ({target}, model {status.model})")
+        return True
+    if status.reachable:
+        _say(f"llm: FAILED ({target} is reachable but has no model {status.model})")
+    else:
+        _say(f"llm: FAILED ({target} unreachable: {status.error})")
+    return False
 
 
 async def _check(settings: Settings) -> int:
-    from engine.services.engine import EngineService
+    """One line per dependency; every dependency is checked even when an earlier one fails."""
+    if not _check_config(settings):
+        _say("database: SKIPPED (configuration invalid)")
+        _say("llm: SKIPPED (configuration invalid)")
+        return EXIT_CONFIG
+    database_ok = await _check_database(settings)
+    llm_ok = await _check_llm(settings)
+    return EXIT_OK if database_ok and llm_ok else EXIT_FAILED
 
-    print(f"config: ok (environment={settings.environment}, llm={settings.llm_provider})")
-    try:
-        engine = await EngineService.start(settings)
-    except Exception as exc:
-        print(f"database: FAILED ({type(exc).__name__}: {exc})")
-        return 1
-    failed = False
-    try:
-        db_ok, report = await engine.health.report()
-        db_line = f"database: {'ok' if db_ok else 'FAILED'}"
-        where = "embedded" if settings.uses_embedded_db else "external"
-        print(f"{db_line} ({where}, {report['database']['latency_ms']} ms)")
-        llm = report["llm"]
-        if llm["reachable"] and llm["model_present"]:
-            print(f"llm: ok ({llm['provider']} at {llm['base_url']}, model {llm['model']})")
-        elif llm["reachable"]:
-            print(f"llm: FAILED (model {llm['model']} not found at {llm['base_url']})")
-        else:
-            print(f"llm: FAILED ({llm['base_url']} unreachable: {llm['error']})")
-        failed = not (db_ok and llm["reachable"] and llm["model_present"])
-    finally:
-        await engine.close()
-    return 1 if failed else 0
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rugpt",
+        description="RuGPT Engine: corporate AI assistant server.",
+        epilog="exit codes: 0 ok, 1 failed, 2 invalid configuration",
+    )
+    parser.add_argument("--version", action="version", version=f"rugpt {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run the HTTP server on HOST:PORT")
+    sub.add_parser("migrate", help="apply pending database migrations")
+    admin = sub.add_parser(
+        "create-admin",
+        help="create the system administrator when there is none",
+        description="Password: --password, else ADMIN_PASSWORD, else prompted "
+        "(or read from the first line of stdin when it is not a terminal).",
+    )
+    admin.add_argument("--username", default=None, help="default: ADMIN_USERNAME")
+    admin.add_argument("--email", default=None, help="default: ADMIN_EMAIL")
+    admin.add_argument("--password", default=None, help="visible to other users in `ps`")
+    sub.add_parser("check", help="check configuration, database and LLM server, one line each")
+    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="rugpt", description="RuGPT Engine")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("serve", help="run the HTTP server")
-    sub.add_parser("migrate", help="apply database migrations")
-    admin = sub.add_parser("create-admin", help="create the system administrator")
-    admin.add_argument("--username", default=None)
-    admin.add_argument("--email", default=None)
-    admin.add_argument("--password", default=None, help="prompted when omitted")
-    sub.add_parser("check", help="check configuration, database and LLM")
-    args = parser.parse_args(argv)
-
+    args = build_parser().parse_args(argv)
     try:
         settings = get_settings()
-    except (SettingsError, ValueError) as exc:
-        print(f"config: FAILED ({exc})", file=sys.stderr)
-        return 2
-    configure_logging(settings.log_level, settings.logs_dir)
+    except ValueError as exc:  # pydantic's ValidationError and our SettingsError
+        _say(f"config: FAILED ({_one_line(exc)})")
+        if args.command == "check":
+            _say("database: SKIPPED (configuration invalid)")
+            _say("llm: SKIPPED (configuration invalid)")
+        return EXIT_CONFIG
 
     if args.command == "serve":
+        # Only the long-running server writes LOGS_DIR files: one writer per rotated file.
+        try:
+            configure_logging(
+                settings.log_level,
+                settings.logs_dir,
+                log_format=settings.log_format,
+                max_bytes=settings.log_file_max_mb * 1024 * 1024,
+                backup_count=settings.log_file_backups,
+            )
+        except OSError as exc:
+            _say(f"config: FAILED (LOGS_DIR {settings.logs_dir}: {_one_line(exc)})")
+            return EXIT_CONFIG
         return _serve(settings)
+    # Short commands talk to the terminal; their own lines are the report, logs only warn.
+    level = "WARNING" if args.command == "check" else settings.log_level
+    configure_logging(level, None, log_format=settings.log_format)
     if args.command == "migrate":
         return asyncio.run(_migrate(settings))
     if args.command == "create-admin":
-        password = args.password
-        if password is None:
-            if settings.admin_password is not None:
-                password = settings.admin_password.get_secret_value()
-            else:
-                password = getpass.getpass("password: ")
+        password = _read_password(args.password, settings)
         return asyncio.run(
             _create_admin(
                 settings,

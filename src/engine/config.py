@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     port: int = 8100
     log_level: str = "INFO"
     logs_dir: Path | None = None
+    log_format: Literal["text", "json"] = "text"
+    log_file_max_mb: int = Field(20, ge=1)
+    log_file_backups: int = Field(10, ge=1)
+    forwarded_allow_ips: str = "127.0.0.1"
 
     database_url: str = ""
     data_dir: Path = Path("data")
@@ -65,11 +69,13 @@ class Settings(BaseSettings):
     llm_history_chars: int = Field(12000, ge=500)
 
     agent_max_steps: int = Field(6, ge=1, le=50)
-    ai_max_concurrent_jobs: int = Field(8, ge=1)
+    ai_max_concurrent_jobs: int | None = Field(None, ge=1)
     ai_lease_seconds: float = Field(60.0, gt=0)
     ai_max_attempts: int = Field(3, ge=1)
     ai_recovery_interval_seconds: float = Field(30.0, gt=0)
     ai_recovery_enabled: bool = True
+
+    events_relay_enabled: bool = True
 
     scheduler_enabled: bool = True
     scheduler_interval_seconds: float = Field(30.0, gt=0)
@@ -112,6 +118,12 @@ class Settings(BaseSettings):
     def jwt_key(self) -> str:
         assert self.jwt_secret is not None
         return self.jwt_secret.get_secret_value()
+
+    @property
+    def ai_job_slots(self) -> int:
+        """AI answers worked on at once; by default as many as concurrent LLM calls, so an
+        answer is `running` only while the model is really working on it."""
+        return self.ai_max_concurrent_jobs or self.llm_max_concurrency
 
     @property
     def uses_embedded_db(self) -> bool:

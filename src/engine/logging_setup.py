@@ -1,15 +1,27 @@
-"""Structured log lines carrying the request id; optional rotating files under LOGS_DIR."""
+"""Structured log lines carrying the request id; optional rotating files under LOGS_DIR.
+
+Two line formats: `text` (one line, `key=value` for the request id) and `json` (one JSON
+object per line, for log collectors). Uvicorn's access records get their parts as fields.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import logging.handlers
 from contextvars import ContextVar
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, Literal
 
 request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [req=%(request_id)s] %(message)s"
+LOG_FILE_NAME = "engine.log"
+DEFAULT_MAX_BYTES = 20 * 1024 * 1024
+DEFAULT_BACKUP_COUNT = 10
+
+LogFormat = Literal["text", "json"]
 
 
 class RequestIdFilter(logging.Filter):
@@ -18,26 +30,76 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: str = "INFO", logs_dir: Path | None = None) -> None:
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, request_id, message (+ exc, access parts)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "request_id": getattr(record, "request_id", "-"),
+            "message": record.getMessage(),
+        }
+        if record.name == "uvicorn.access" and isinstance(record.args, tuple):
+            if len(record.args) == 5:
+                client, method, path, http_version, status = record.args
+                entry.update(
+                    client=client, method=method, path=path, http=http_version, status=status
+                )
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+class _EngineHandler:
+    """Marks handlers installed here, so reconfiguring replaces them and leaves others alone."""
+
+
+class _StreamHandler(logging.StreamHandler, _EngineHandler):  # type: ignore[type-arg]
+    pass
+
+
+class _RotatingFileHandler(logging.handlers.RotatingFileHandler, _EngineHandler):
+    pass
+
+
+def configure_logging(
+    level: str = "INFO",
+    logs_dir: Path | None = None,
+    *,
+    log_format: LogFormat = "text",
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    backup_count: int = DEFAULT_BACKUP_COUNT,
+) -> Path | None:
+    """Log to stderr and, with `logs_dir`, to `logs_dir/engine.log` rotated at `max_bytes`.
+
+    Returns the log file path (or None). Only one process should write a given file: the
+    rotation is not coordinated between processes.
+    """
     root = logging.getLogger()
     root.setLevel(level.upper())
-    formatter = logging.Formatter(LOG_FORMAT)
-    handlers: list[logging.Handler] = [logging.StreamHandler()]
+    formatter: logging.Formatter = (
+        JsonFormatter() if log_format == "json" else logging.Formatter(LOG_FORMAT)
+    )
+    handlers: list[logging.Handler] = [_StreamHandler()]
+    log_file: Path | None = None
     if logs_dir is not None:
         logs_dir.mkdir(parents=True, exist_ok=True)
+        log_file = logs_dir / LOG_FILE_NAME
         handlers.append(
-            logging.handlers.RotatingFileHandler(
-                logs_dir / "engine.log",
-                maxBytes=20 * 1024 * 1024,
-                backupCount=10,
-                encoding="utf-8",
+            _RotatingFileHandler(
+                log_file, maxBytes=max_bytes, backupCount=backup_count, encoding="utf-8"
             )
         )
     for handler in list(root.handlers):
-        if getattr(handler, "_rugpt", False):
+        if isinstance(handler, _EngineHandler):
             root.removeHandler(handler)
+            handler.close()
     for handler in handlers:
         handler.setFormatter(formatter)
         handler.addFilter(RequestIdFilter())
-        handler._rugpt = True  # type: ignore[attr-defined]
         root.addHandler(handler)
+    return log_file

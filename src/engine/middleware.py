@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import secrets
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -10,6 +11,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from engine.logging_setup import request_id_var
 
 MAX_BODY_BYTES = 1024 * 1024
+# A caller's id (nginx's $request_id, a WebClient trace id) is kept only when it cannot break
+# a log line: no spaces, quotes or control characters.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,64}")
 
 
 class RequestContextMiddleware:
@@ -23,11 +27,7 @@ class RequestContextMiddleware:
             return
         headers = dict(scope.get("headers") or [])
         incoming = headers.get(b"x-request-id", b"").decode("latin-1")
-        request_id = (
-            incoming
-            if 0 < len(incoming) <= 64 and incoming.isprintable()
-            else (secrets.token_hex(8))
-        )
+        request_id = incoming if _REQUEST_ID.fullmatch(incoming) else secrets.token_hex(8)
         token = request_id_var.set(request_id)
         try:
             declared = headers.get(b"content-length")

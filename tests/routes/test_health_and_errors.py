@@ -12,6 +12,7 @@ async def test_health_reports_db_and_unreachable_llm(client: httpx.AsyncClient) 
     assert body["database"]["ok"] is True
     assert body["llm"]["reachable"] is False and body["llm"]["provider"] == "ollama"
     assert body["status"] == "degraded"
+    assert body["ai"]["llm_in_flight"] == 0 and body["ai"]["llm_max_concurrency"] >= 1
     assert response.headers["x-request-id"]
 
 

@@ -123,3 +123,15 @@ async def test_list_pagination_is_capped(api: Api, client: httpx.AsyncClient) ->
         "/api/v1/users", headers=org.admin.headers, params={"limit": 2, "offset": 1}
     )
     assert [u["username"] for u in page.json()] == ["user1", "user2"]
+
+
+async def test_null_for_a_required_field_is_422(api: Api, client: httpx.AsyncClient) -> None:
+    org = await api.create_org(members=1)
+    member = org.members[0]
+    for body in ({"full_name": None}, {"role": None}, {"is_active": None}):
+        url = "/api/v1/users/me" if "full_name" in body else f"/api/v1/users/{member.id}"
+        headers = member.headers if "full_name" in body else org.admin.headers
+        response = await client.patch(url, headers=headers, json=body)
+        assert response.status_code == 422, (body, response.text)
+    cleared = await client.patch("/api/v1/users/me", headers=member.headers, json={"email": None})
+    assert cleared.status_code == 200 and cleared.json()["email"] is None

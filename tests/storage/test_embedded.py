@@ -6,9 +6,9 @@ from engine.services.engine import EngineService
 
 
 async def test_embedded_database_from_empty_then_existing_folder(
-    make_settings, tmp_path: Path
+    make_settings, open_tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
-    data_dir = tmp_path / "data"
+    data_dir = open_tmp_path / "data"
     settings = make_settings(database_url="", data_dir=data_dir)
     engine = await EngineService.start(settings)
     try:
@@ -30,3 +30,17 @@ async def test_embedded_database_from_empty_then_existing_folder(
         assert admins == 1, "the existing data folder keeps its data and is not re-seeded"
     finally:
         await engine.close()
+
+
+async def test_unreachable_data_dir_as_root_is_a_clear_error(make_settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    import pytest
+
+    if os.geteuid() != 0:
+        pytest.skip("only root hands the embedded server to another user")
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    settings = make_settings(database_url="", data_dir=private / "data")
+    with pytest.raises(RuntimeError, match="cannot enter"):
+        await EngineService.start(settings)

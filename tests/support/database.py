@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,19 +20,27 @@ def _with_database(dsn: str, database: str) -> str:
 
 
 @contextmanager
-def postgres_server(workdir: Path) -> Iterator[str]:
-    """Yield an admin DSN of a running server; stop it afterwards when we started it."""
+def postgres_server(workdir: Path | None = None) -> Iterator[str]:
+    """Yield an admin DSN of a running server; stop it afterwards when we started it.
+
+    The data folder lives in its own temp dir (world-traversable: as root, pgserver runs
+    PostgreSQL as an unprivileged user), apart from pytest's rotating temp dirs.
+    """
     external = os.environ.get("TEST_DATABASE_URL")
     if external:
         yield external
         return
     import pgserver
 
-    server = pgserver.get_server(workdir / "pg", cleanup_mode="stop")
+    base = Path(tempfile.mkdtemp(prefix="rugpt-pg-", dir=workdir))
+    base.chmod(0o755)
+    pgdata = base / "pg"
+    server = pgserver.get_server(pgdata, cleanup_mode="stop")
     try:
-        yield f"postgresql://postgres@/postgres?host={(workdir / 'pg').resolve()}"
+        yield f"postgresql://postgres@/postgres?host={pgdata.resolve()}"
     finally:
         server.cleanup()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 async def create_database(admin_dsn: str, prefix: str = "rugpt_test") -> str:

@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from pydantic import EmailStr
+from pydantic import EmailStr, model_validator
 
 from engine.schemas.base import ReadModel, WriteModel
 from engine.schemas.common import NewPassword, ShortText, Username
@@ -30,14 +30,29 @@ class UserCreateIn(WriteModel):
     role: Literal["admin", "user"] = "user"
 
 
-class UserUpdateIn(WriteModel):
+class _PartialUpdate(WriteModel):
+    """Fields left out stay as they are; only `email` may be cleared with null."""
+
+    @model_validator(mode="after")
+    def _no_null_for_required(self) -> _PartialUpdate:
+        nulled = [
+            name
+            for name in self.model_fields_set
+            if getattr(self, name) is None and name != "email"
+        ]
+        if nulled:
+            raise ValueError(f"must not be null: {', '.join(sorted(nulled))}")
+        return self
+
+
+class UserUpdateIn(_PartialUpdate):
     email: EmailStr | None = None
     full_name: ShortText | None = None
     role: Literal["admin", "user"] | None = None
     is_active: bool | None = None
 
 
-class ProfileUpdateIn(WriteModel):
+class ProfileUpdateIn(_PartialUpdate):
     email: EmailStr | None = None
     full_name: ShortText | None = None
 

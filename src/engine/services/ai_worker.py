@@ -40,7 +40,7 @@ class AIWorker:
         self.messages = messages
         self.bus = bus
         self.runner = runner
-        self._slots = asyncio.Semaphore(settings.ai_max_concurrent_jobs)
+        self._slots = asyncio.Semaphore(settings.ai_job_slots)
         self._tasks: set[asyncio.Task[None]] = set()
         self._owned: set[int] = set()
         self._sweeper: asyncio.Task[None] | None = None
@@ -48,6 +48,7 @@ class AIWorker:
 
     @property
     def active_jobs(self) -> int:
+        """Answers this process holds: queued for a slot or running."""
         return len(self._owned)
 
     def submit(self, message_id: int) -> None:

@@ -27,6 +27,7 @@ from engine.services.ai_worker import AIWorker
 from engine.services.auth_service import AuthService
 from engine.services.chat_service import ChatService
 from engine.services.document_service import DocumentService
+from engine.services.event_relay import PgEventRelay
 from engine.services.events import ChatEventBus
 from engine.services.health_service import HealthService
 from engine.services.message_service import MessageService
@@ -95,6 +96,7 @@ class EngineService:
     agents: AgentExecutor
     ai_worker: AIWorker
     embedded: EmbeddedPostgres | None = None
+    relay: PgEventRelay | None = None
     _closers: list = field(default_factory=list)
 
     @classmethod
@@ -121,6 +123,10 @@ class EngineService:
         try:
             await engine._bootstrap()
             await engine.ai_worker.start()
+            if settings.events_relay_enabled:
+                relay = PgEventRelay(dsn, pool, engine.bus, engine.storages.messages)
+                await relay.start()
+                engine.relay = relay
         except BaseException:
             await engine.close()
             raise
@@ -175,7 +181,7 @@ class EngineService:
             users=users,
             organizations=OrganizationService(db, storages.organizations, storages.roles, users),
             roles=RoleService(storages.roles, prompts),
-            health=HealthService(db, LLMProbe(settings, http)),
+            health=HealthService(db, LLMProbe(settings, http), gate, lambda: ai_worker.active_jobs),
             bus=bus,
             chats=ChatService(db, storages.chats, storages.users, bus),
             messages=messages,
@@ -188,6 +194,7 @@ class EngineService:
         )
 
     async def _bootstrap(self) -> None:
+        await self.storages.login_failures.prune(self.settings.login_failure_window_seconds)
         password = self.settings.admin_password
         if password is not None:
             await self.organizations.bootstrap_system_admin(
@@ -198,6 +205,8 @@ class EngineService:
 
     async def close(self) -> None:
         await self.ai_worker.stop()
+        if self.relay is not None:
+            await self.relay.stop()
         for closer in reversed(self._closers):
             try:
                 await closer()

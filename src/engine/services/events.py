@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,8 +31,15 @@ class ChatEventBus:
 
     def __init__(self) -> None:
         self._subscribers: dict[UUID, set[asyncio.Queue[ChatEvent]]] = defaultdict(set)
+        self.forward: Callable[[UUID, ChatEvent], None] | None = None
 
     def publish(self, chat_id: UUID, event: ChatEvent) -> None:
+        """Deliver to this process's subscribers and hand to other processes (relay)."""
+        self.publish_local(chat_id, event)
+        if self.forward is not None:
+            self.forward(chat_id, event)
+
+    def publish_local(self, chat_id: UUID, event: ChatEvent) -> None:
         for queue in list(self._subscribers.get(chat_id, ())):
             if queue.full():
                 try:

@@ -1,19 +1,29 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
 from engine import __version__
 from engine.errors import DB_UNAVAILABLE_ERRORS
+from engine.llm.gate import LLMGate
 from engine.llm.probe import LLMProbe
 from engine.storage.database import Database
 
 
 class HealthService:
-    def __init__(self, db: Database, llm_probe: LLMProbe) -> None:
+    def __init__(
+        self,
+        db: Database,
+        llm_probe: LLMProbe,
+        gate: LLMGate | None = None,
+        active_jobs: Callable[[], int] | None = None,
+    ) -> None:
         self.db = db
         self.llm_probe = llm_probe
+        self.gate = gate
+        self.active_jobs = active_jobs
 
     async def report(self) -> tuple[bool, dict[str, Any]]:
         """(database ok, report). An unreachable LLM degrades the report but never fails it."""
@@ -34,4 +44,10 @@ class HealthService:
             "version": __version__,
             "database": {"ok": db_ok, "latency_ms": db_ms, "error": db_error},
             "llm": llm_report,
+            "ai": {
+                "active_jobs": self.active_jobs() if self.active_jobs else 0,
+                "llm_in_flight": self.gate.in_flight if self.gate else 0,
+                "llm_waiting": self.gate.waiting if self.gate else 0,
+                "llm_max_concurrency": self.gate.max_concurrency if self.gate else 0,
+            },
         }

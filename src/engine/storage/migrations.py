@@ -65,3 +65,13 @@ async def apply_migrations(conn: asyncpg.Connection, directory: Path = MIGRATION
         return done
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
+
+
+async def pending_migrations(
+    conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR
+) -> list[Migration]:
+    """What `apply_migrations` would apply now (everything on an empty database); read-only."""
+    applied: set[int] = set()
+    if await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL"):
+        applied = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+    return [m for m in discover(directory) if m.version not in applied]

@@ -1,0 +1,123 @@
+"""Relay chat events between engine processes through PostgreSQL LISTEN/NOTIFY.
+
+Each process publishes message events locally and also sends a small NOTIFY (chat, message,
+event type, origin). Every other process loads the message and publishes it to its own SSE
+subscribers, so a client connected to any process sees every message. Streamed tokens stay
+local: they are too many for NOTIFY and are only a preview of the stored answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from engine.errors import DB_UNAVAILABLE_ERRORS
+from engine.services.events import ChatEvent, ChatEventBus
+from engine.storage.messages import MessageStorage
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "rugpt_chat_events"
+RELAYED = {"message.created", "message.updated", "message.deleted", "message.status"}
+RECONNECT_SECONDS = 2.0
+
+
+class PgEventRelay:
+    def __init__(
+        self, dsn: str, pool: asyncpg.Pool, bus: ChatEventBus, messages: MessageStorage
+    ) -> None:
+        self.dsn = dsn
+        self.pool = pool
+        self.bus = bus
+        self.messages = messages
+        self.origin = uuid.uuid4().hex
+        self._listener: asyncio.Task[None] | None = None
+        self._sends: set[asyncio.Task[None]] = set()
+        self.connected = asyncio.Event()
+
+    async def start(self) -> None:
+        self.bus.forward = self.forward
+        self._listener = asyncio.create_task(self._listen_forever(), name="event-relay")
+
+    def forward(self, chat_id: UUID, event: ChatEvent) -> None:
+        if event.type not in RELAYED:
+            return
+        payload: dict[str, Any] = {"o": self.origin, "c": str(chat_id), "t": event.type}
+        if event.message is not None:
+            payload["m"] = event.message.id
+            payload["g"] = str(event.message.org_id)
+        else:
+            payload["d"] = event.data
+        task = asyncio.create_task(self._notify(json.dumps(payload, default=str)))
+        self._sends.add(task)
+        task.add_done_callback(self._sends.discard)
+
+    async def _notify(self, payload: str) -> None:
+        try:
+            await self.pool.execute("SELECT pg_notify($1, $2)", CHANNEL, payload)
+        except DB_UNAVAILABLE_ERRORS as exc:
+            log.warning("chat event not relayed: %r", exc)
+
+    async def _listen_forever(self) -> None:
+        while True:
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await asyncpg.connect(self.dsn)
+                await conn.add_listener(CHANNEL, self._on_notify)
+                self.connected.set()
+                await self._wait_closed(conn)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("event relay connection lost: %r; reconnecting", exc)
+            finally:
+                self.connected.clear()
+                if conn is not None and not conn.is_closed():
+                    with contextlib.suppress(Exception):
+                        await conn.close()
+            await asyncio.sleep(RECONNECT_SECONDS)
+
+    @staticmethod
+    async def _wait_closed(conn: asyncpg.Connection) -> None:
+        closed = asyncio.Event()
+        conn.add_termination_listener(lambda _: closed.set())
+        await closed.wait()
+
+    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        try:
+            data = json.loads(payload)
+        except ValueError:
+            return
+        if data.get("o") == self.origin:
+            return
+        task = asyncio.create_task(self._deliver(data))
+        self._sends.add(task)
+        task.add_done_callback(self._sends.discard)
+
+    async def _deliver(self, data: dict[str, Any]) -> None:
+        try:
+            chat_id = UUID(data["c"])
+            if self.bus.subscriber_count(chat_id) == 0:
+                return
+            if "m" in data:
+                message = await self.messages.get_by_id(UUID(data["g"]), int(data["m"]))
+                if message is not None:
+                    self.bus.publish_local(chat_id, ChatEvent(data["t"], message=message))
+            else:
+                self.bus.publish_local(chat_id, ChatEvent(data["t"], data.get("d") or {}))
+        except Exception:
+            log.exception("could not deliver relayed chat event")
+
+    async def stop(self) -> None:
+        self.bus.forward = None
+        tasks = [t for t in (self._listener, *self._sends) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

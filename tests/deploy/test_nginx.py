@@ -1,0 +1,334 @@
+"""deploy/nginx/rugpt.conf in the real nginx, in front of the live engine (both real processes).
+
+Only /api/v1/web/* is published and mapped to the engine's /api/v1/*; any other path, any
+ambiguous spelling of a path and any client but the allowed one stay in nginx.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import socket
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from engine.cli import KEEP_ALIVE_SECONDS
+from engine.config import Settings
+from engine.middleware import MAX_BODY_BYTES
+from tests.conftest import SYSTEM_ADMIN_PASSWORD
+from tests.deploy.conftest import engine_settings
+from tests.support.database import create_database, drop_database
+from tests.support.nginx import SITE_CONF, NginxProcess, ensure_nginx, start_front
+from tests.support.processes import EngineProcess, engine_env, running_engine, wait_until
+from tests.support.rawhttp import read_until, request
+from tests.support.upstream import StreamingUpstream
+
+# Paths nginx must answer itself with 404: other prefixes, and the prefix spelled in ways
+# that could mean something else once decoded or normalised.
+OTHER_PREFIXES = [
+    "/",
+    "/health",
+    "/api/v1/health",
+    "/api/v1/openapi.json",
+    "/api/v1/docs",
+    "/api/v1/auth/me",
+    "/api/v2/web/health",
+    "/api/v1/web",
+    "/api/v1/webhealth",
+    "/API/v1/web/health",
+    "/api/v1/Web/health",
+    "/web/health",
+]
+PATH_TRICKS = [
+    "/api/v1/web/../health",
+    "/api/v1/web/../../api/v1/health",
+    "/api/v1/web/../web/health",
+    "/api/v1/web/./health",
+    "/api/v1/web/.",
+    "/api/v1/web/..",
+    "/api/v1/web/a/../../x",
+    "/./api/v1/web/health",
+    "//api/v1/health",
+    "//api/v1/web/health",
+    "/api/v1/web//health",
+    "/api/v1//web/health",
+    "/api/v1/web/..%2Fhealth",
+    "/api/v1/web/..%2fhealth",
+    "/api/v1/web%2Fhealth",
+    "/api%2Fv1%2Fweb%2Fhealth",
+    "/api/v1/web/a%2Fb",
+    "/api/v1/web/%2e%2e/health",
+    "/api/v1/web/%2E%2E%2Fhealth",
+    "/api/v1/web/%2e/health",
+    "/api/v1/web/..%5Chealth",
+    "/api/v1/web/..\\health",
+    "/api/v1/web/a/..%2f..%2f..%2fhealth",
+    "/api/v1/web/../../../etc/passwd",
+    "http://evil.example/api/v1/health",
+]
+
+
+@pytest.fixture(scope="module")
+def nginx_binary() -> str:
+    """Installed from the Debian packages when missing (skipped only without apt-get)."""
+    return ensure_nginx()
+
+
+@pytest.fixture(scope="module")
+async def engine_database_url(pg_admin_dsn: str) -> AsyncIterator[str]:
+    dsn = await create_database(pg_admin_dsn, prefix="rugpt_nginx")
+    yield dsn
+    await drop_database(pg_admin_dsn, dsn)
+
+
+@pytest.fixture(scope="module")
+def engine_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("engine")
+
+
+@pytest.fixture(scope="module")
+def live_engine(engine_database_url: str, engine_workdir: Path) -> Iterator[EngineProcess]:
+    settings = engine_settings(
+        engine_database_url, engine_workdir, logs_dir=engine_workdir / "logs"
+    )
+    with running_engine(engine_env(**settings), engine_workdir) as engine:
+        yield engine
+
+
+@pytest.fixture(scope="module")
+def front(
+    nginx_binary: str, live_engine: EngineProcess, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[NginxProcess]:
+    nginx = start_front(
+        nginx_binary, tmp_path_factory.mktemp("nginx"), live_engine.port, allow="127.0.0.1"
+    )
+    yield nginx
+    nginx.stop()
+
+
+@pytest.fixture(scope="module")
+def stand_in(
+    nginx_binary: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[StreamingUpstream, NginxProcess]]:
+    """The same site in front of a recording stand-in, to see exactly what nginx sends on."""
+    with StreamingUpstream() as upstream:
+        nginx = start_front(
+            nginx_binary, tmp_path_factory.mktemp("nginx-stand-in"), upstream.port, "127.0.0.1"
+        )
+        try:
+            yield upstream, nginx
+        finally:
+            nginx.stop()
+
+
+def test_web_health_reaches_the_engine(front: NginxProcess) -> None:
+    response = request(front.port, "/api/v1/web/health")
+
+    assert response.status == 200, response.body
+    assert response.from_engine
+    report = response.json()
+    assert report["database"]["ok"] is True
+    assert report["status"] in {"ok", "degraded"}  # no LLM server in this test
+
+
+def test_login_and_bearer_calls_pass_through(front: NginxProcess) -> None:
+    login = request(
+        front.port,
+        "/api/v1/web/auth/login",
+        method="POST",
+        headers={"Content-Type": "application/json"},
+        body=(
+            b'{"login": "admin", "password": "%s", "organization": "system"}'
+            % SYSTEM_ADMIN_PASSWORD.encode()
+        ),
+    )
+    assert login.status == 200, login.body
+    token = login.json()["access_token"]
+
+    me = request(front.port, "/api/v1/web/auth/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.status == 200, me.body
+    assert me.json()["username"] == "admin"
+
+    anonymous = request(front.port, "/api/v1/web/auth/me")
+    assert anonymous.status == 401 and anonymous.from_engine
+
+
+@pytest.mark.parametrize("path", OTHER_PREFIXES)
+def test_other_prefixes_are_404_from_nginx(front: NginxProcess, path: str) -> None:
+    for method in ("GET", "POST"):
+        response = request(front.port, path, method=method, body=b"" if method == "POST" else None)
+        assert response.status == 404, (method, path, response.status)
+        assert not response.from_engine, (method, path)
+
+
+@pytest.mark.parametrize("path", PATH_TRICKS)
+def test_path_tricks_do_not_escape_the_prefix(front: NginxProcess, path: str) -> None:
+    response = request(front.port, path)
+
+    assert response.status == 404, (path, response.status, response.body[:200])
+    assert not response.from_engine, path
+
+
+def test_what_nginx_sends_upstream_is_the_client_path_without_web(
+    stand_in: tuple[StreamingUpstream, NginxProcess],
+) -> None:
+    upstream, nginx = stand_in
+    upstream.request_targets.clear()
+    for path in [*OTHER_PREFIXES, *PATH_TRICKS]:
+        assert request(nginx.port, path).status == 404, path
+    assert upstream.request_targets == [], "refused paths must not reach the upstream"
+
+    passed = {
+        "/api/v1/web/health": "/api/v1/health",
+        "/api/v1/web/users?q=a%2F..%2Fb&limit=5": "/api/v1/users?q=a%2F..%2Fb&limit=5",
+        "/api/v1/web/roles/lawyer": "/api/v1/roles/lawyer",
+        # a literal "%2F" (sent as %252F) stays one segment all the way
+        "/api/v1/web/roles/a%252Fb": "/api/v1/roles/a%252Fb",
+    }
+    for path, expected in passed.items():
+        response = request(nginx.port, path)
+        assert response.status == 200, path
+        assert response.json() == {"upstream_target": expected}
+    assert upstream.request_targets == list(passed.values())
+
+
+def test_request_bodies_are_limited_like_the_engine(front: NginxProcess) -> None:
+    oversized = b"{" + b" " * (MAX_BODY_BYTES + 1024) + b"}"
+    response = request(
+        front.port,
+        "/api/v1/web/auth/login",
+        method="POST",
+        headers={"Content-Type": "application/json"},
+        body=oversized,
+    )
+
+    assert response.status == 413
+    assert not response.from_engine
+
+
+def test_only_the_allowed_client_address_gets_in(front: NginxProcess) -> None:
+    response = request(front.port, "/api/v1/web/health", source="127.0.0.2")
+
+    assert response.status == 403
+    assert not response.from_engine
+
+
+def test_request_id_is_the_same_in_nginx_and_engine_logs(
+    front: NginxProcess, engine_workdir: Path
+) -> None:
+    given = f"trace-{secrets.token_hex(6)}"
+    response = request(front.port, "/api/v1/web/health", headers={"X-Request-Id": given})
+    assert response.headers["x-request-id"] == given
+
+    generated = request(front.port, "/api/v1/web/health").headers["x-request-id"]
+    assert re.fullmatch(r"[0-9a-f]{32}", generated), "nginx's $request_id reaches the engine"
+
+    engine_log = engine_workdir / "logs" / "engine.log"
+    access_log = front.workdir / "logs" / "rugpt.access.log"
+    for log_file in (engine_log, access_log):
+        wait_until(
+            lambda log_file=log_file: _mentions(log_file, f"req={given}", f"req={generated}"),
+            timeout=10,
+            what=f"both request ids in {log_file.name}",
+        )
+    engine_lines = [line for line in engine_log.read_text().splitlines() if given in line]
+    assert any("GET /api/v1/health" in line for line in engine_lines), engine_lines
+
+
+def _mentions(log_file: Path, *needles: str) -> bool:
+    text = log_file.read_text(errors="replace") if log_file.exists() else ""
+    return all(needle in text for needle in needles)
+
+
+def test_sse_passes_unbuffered(stand_in: tuple[StreamingUpstream, NginxProcess]) -> None:
+    upstream, nginx = stand_in
+    with socket.create_connection(("127.0.0.1", nginx.port), timeout=10) as sock:
+        sock.sendall(
+            b"GET /api/v1/web/chats/c1/events HTTP/1.1\r\nHost: engine\r\n"
+            b"Accept: text/event-stream\r\n\r\n"
+        )
+        # The upstream holds its second event until released: the first one must already be
+        # here, so nginx forwarded it without waiting for a buffer to fill or the stream to end.
+        received = read_until(sock, b"data: 1", timeout=10)
+        assert not upstream.release.is_set()
+        head = received.split(b"\r\n\r\n", 1)[0].lower()
+        assert head.startswith(b"http/1.1 200")
+        assert b"content-type: text/event-stream" in head
+
+        upstream.release.set()
+        received = read_until(sock, b"\r\n0\r\n\r\n", timeout=10, seen=received)
+    assert b"data: 2" in received
+    assert "/api/v1/chats/c1/events" in upstream.request_targets
+
+
+async def test_chat_events_stream_through_nginx(front: NginxProcess) -> None:
+    """The engine's own SSE endpoint, end to end through nginx."""
+    base = f"http://127.0.0.1:{front.port}/api/v1/web"
+    async with httpx.AsyncClient(base_url=base, timeout=15) as client:
+        schema = (await client.get("/openapi.json")).json()
+        if not any(path.endswith("/events") for path in schema["paths"]):
+            pytest.skip("chat events endpoint not present yet")
+        token, chat_id = await _chat_with_member(client)
+        headers = {"Authorization": f"Bearer {token}"}
+        marker = f"through-nginx-{secrets.token_hex(4)}"
+        with socket.create_connection(("127.0.0.1", front.port), timeout=15) as sock:
+            sock.sendall(
+                f"GET /api/v1/web/chats/{chat_id}/events HTTP/1.1\r\nHost: engine\r\n"
+                f"Authorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n".encode()
+            )
+            received = read_until(sock, b"\r\n\r\n", timeout=10)
+            assert received.lower().startswith(b"http/1.1 200"), received
+            assert b"text/event-stream" in received.lower()
+            posted = await client.post(
+                f"/chats/{chat_id}/messages", headers=headers, json={"content": marker}
+            )
+            assert posted.status_code in {200, 201}, posted.text
+            # The stream is still open: the event can only be here if nginx did not buffer it.
+            read_until(sock, marker.encode(), timeout=10, seen=received)
+
+
+async def _chat_with_member(client: httpx.AsyncClient) -> tuple[str, str]:
+    """An organization admin's token and a chat of theirs, made through the published API."""
+    login = await client.post(
+        "/auth/login",
+        json={"login": "admin", "password": SYSTEM_ADMIN_PASSWORD, "organization": "system"},
+    )
+    root = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    slug = f"sse-{secrets.token_hex(4)}"
+    created = await client.post(
+        "/organizations",
+        headers=root,
+        json={"slug": slug, "name": slug, "admin": {"username": "boss", "password": "boss-pass-1"}},
+    )
+    assert created.status_code == 201, created.text
+    boss = await client.post(
+        "/auth/login", json={"login": "boss", "password": "boss-pass-1", "organization": slug}
+    )
+    token = boss.json()["access_token"]
+    chat = await client.post(
+        "/chats",
+        headers={"Authorization": f"Bearer {token}"},
+        json={"kind": "group", "title": "nginx SSE"},
+    )
+    assert chat.status_code == 201, chat.text
+    return token, chat.json()["id"]
+
+
+def test_shipped_limits_agree_with_the_engine() -> None:
+    site = SITE_CONF.read_text(encoding="utf-8")
+
+    def directive(name: str) -> list[str]:
+        return re.findall(rf"^\s*{name}\s+([^;]+);", site, flags=re.MULTILINE)
+
+    assert directive("client_max_body_size") == [f"{MAX_BODY_BYTES // (1024 * 1024)}m"]
+    assert directive("proxy_buffering") == ["off"]
+    llm_timeout = Settings.model_fields["llm_timeout_seconds"].default
+    assert directive("proxy_read_timeout") == [f"{llm_timeout:.0f}s"]
+    upstream = re.search(r"upstream rugpt_engine \{(.*?)\}", site, flags=re.DOTALL)
+    assert upstream is not None
+    keepalive = re.search(r"keepalive_timeout\s+(\d+)s;", upstream.group(1))
+    assert keepalive is not None
+    assert int(keepalive.group(1)) < KEEP_ALIVE_SECONDS, "nginx must drop idle links first"

@@ -1,0 +1,40 @@
+"""Two engine processes on one database: an SSE subscriber of one sees the other's messages."""
+
+from __future__ import annotations
+
+import asyncio
+from uuid import UUID
+
+from tests.conftest import SYSTEM_ADMIN_PASSWORD, running_app
+from tests.fakes.waiting import wait_for
+from tests.support.api import Api, create_chat, post_message
+
+
+async def test_events_cross_processes(make_settings) -> None:  # type: ignore[no-untyped-def]
+    async with (
+        running_app(make_settings()) as (app_a, client_a),
+        running_app(make_settings()) as (app_b, client_b),
+    ):
+        engine_a, engine_b = app_a.state.engine, app_b.state.engine
+        await wait_for(lambda: engine_a.relay.connected.is_set(), timeout=5)
+        await wait_for(lambda: engine_b.relay.connected.is_set(), timeout=5)
+        org = await Api(client_a, SYSTEM_ADMIN_PASSWORD).create_org(members=2)
+        alice, bob = org.members
+        chat = await create_chat(client_a, alice, bob)
+        async with engine_a.bus.subscribe(UUID(chat["id"])) as queue:
+            posted = await post_message(client_b, bob, chat["id"], "через другой процесс")
+            async with asyncio.timeout(5):
+                event = await queue.get()
+        assert event.type == "message.created"
+        assert event.message is not None and event.message.id == posted["message"]["id"]
+        assert event.message.content == "через другой процесс"
+        # a process does not get its own events twice
+        async with engine_a.bus.subscribe(UUID(chat["id"])) as queue:
+            await post_message(client_a, alice, chat["id"], "свой процесс")
+            async with asyncio.timeout(5):
+                first = await queue.get()
+            assert first.message is not None and first.message.content == "свой процесс"
+            await post_message(client_b, bob, chat["id"], "маркер")
+            async with asyncio.timeout(5):
+                second = await queue.get()
+            assert second.message is not None and second.message.content == "маркер"
