@@ -239,10 +239,17 @@ class MessageStorage:
     # --- AI work: claims with a lease, so a crashed process's work is picked up again ---
 
     async def claim_ai_job(self, message_id: int, lease_seconds: float) -> AIJob | None:
+        # The claim commits without waiting for its WAL flush (synchronous_commit off for
+        # this transaction only): a claim lost in a database crash leaves the job pending
+        # or past its lease, which recovery picks up again, and the answer it may have
+        # produced meanwhile is refused by finish_ai_job's `ai_status = 'running'`. Saves a
+        # disk flush on the way to every AI answer (bench/README.md, benchmark 2).
         row = await self.pool.fetchrow(
-            """UPDATE messages SET ai_status = 'running', ai_attempts = ai_attempts + 1,
+            """WITH no_flush_wait AS (SELECT set_config('synchronous_commit', 'off', true))
+               UPDATE messages SET ai_status = 'running', ai_attempts = ai_attempts + 1,
                       ai_lease_until = now() + make_interval(secs => $2),
                       ai_started_at = now(), updated_at = now()
+               FROM no_flush_wait
                WHERE id = $1 AND kind = 'ai' AND NOT is_deleted
                  AND (ai_status = 'pending' OR (ai_status = 'running' AND ai_lease_until < now()))
                RETURNING id, org_id, chat_id, role_code, reply_to_id, ai_requested_by,
