@@ -414,6 +414,10 @@ def engine_env(database_url: str, llm_base_url: str, **overrides: Any) -> dict[s
         }
     )
     env.update({k.upper(): str(v) for k, v in overrides.items()})
+    # BENCH_ENGINE_ENV="EVENTS_RELAY_ENABLED=false,LOG_LEVEL=WARNING": experiments on settings
+    for item in filter(None, os.environ.get("BENCH_ENGINE_ENV", "").split(",")):
+        key, _, value = item.partition("=")
+        env[key.strip().upper()] = value.strip()
     return env
 
 
