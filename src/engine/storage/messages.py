@@ -55,6 +55,57 @@ class MessageStorage:
         )
         return Message.from_row(row) if row else None
 
+    async def insert_with_ai_requests(
+        self,
+        org_id: UUID,
+        chat_id: UUID,
+        author_id: UUID,
+        content: str,
+        reply_to_id: int | None,
+        role_codes: list[str],
+    ) -> tuple[Message, list[Message]] | None:
+        """A member's message and a pending AI placeholder for each of `role_codes` that is
+        an active role of the organization (in that order), in one statement and one
+        transaction. None when the author may not post in the chat (as insert_by_member).
+        """
+        rows = await self.pool.fetch(
+            f"""WITH member AS (
+                    SELECT 1 FROM chat_members cm JOIN chats c ON c.id = cm.chat_id
+                    WHERE cm.chat_id = $2 AND cm.user_id = $3 AND cm.is_active
+                      AND c.org_id = $1 AND NOT c.is_deleted AND NOT c.is_archived),
+                reply AS (
+                    SELECT id FROM messages WHERE id = $5 AND chat_id = $2 AND org_id = $1),
+                ins AS (
+                    INSERT INTO messages (org_id, chat_id, author_id, kind, content, reply_to_id)
+                    SELECT $1, $2, $3, 'user', $4, (SELECT id FROM reply)
+                    WHERE EXISTS (SELECT 1 FROM member)
+                    RETURNING {_COLUMNS}),
+                wanted AS (
+                    SELECT w.code, w.ord FROM unnest($6::text[]) WITH ORDINALITY AS w(code, ord)
+                    JOIN roles r ON r.org_id = $1 AND r.code = w.code AND r.is_active),
+                ai AS (
+                    INSERT INTO messages (org_id, chat_id, role_code, kind, reply_to_id,
+                                          ai_status, ai_requested_by)
+                    SELECT $1, $2, wanted.code, 'ai', ins.id, 'pending', $3
+                    FROM ins CROSS JOIN wanted ORDER BY wanted.ord
+                    RETURNING {_COLUMNS}),
+                touch AS (
+                    UPDATE chats SET last_message_at = now()
+                    WHERE id = $2 AND EXISTS (SELECT 1 FROM ins))
+                SELECT * FROM ins UNION ALL SELECT * FROM ai""",
+            org_id,
+            chat_id,
+            author_id,
+            content,
+            reply_to_id,
+            role_codes,
+        )
+        if not rows:
+            return None
+        inserted = [Message.from_row(r) for r in rows]
+        message = next(m for m in inserted if not m.is_ai)
+        return message, sorted((m for m in inserted if m.is_ai), key=lambda m: m.id)
+
     async def insert_ai_placeholder(
         self,
         org_id: UUID,
