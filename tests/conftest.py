@@ -19,6 +19,9 @@ from tests.fakes.llm_server import ScriptedLLM
 from tests.support.api import Api
 from tests.support.database import create_database, drop_database, postgres_server
 
+# isolated engines wired to loopback Telegram/SMTP (scheduler and notification tests)
+pytest_plugins = ["tests.support.stack"]
+
 SYSTEM_ADMIN_PASSWORD = "system-admin-password-1"
 TEST_JWT_SECRET = "test-secret-" + "x" * 40
 

@@ -11,7 +11,17 @@ from engine import __version__
 from engine.config import Settings, get_settings
 from engine.errors import install_error_handlers
 from engine.middleware import RequestContextMiddleware
-from engine.routes import auth, chats, documents, health, organizations, roles, users
+from engine.routes import (
+    auth,
+    calendar,
+    chats,
+    documents,
+    health,
+    notifications,
+    organizations,
+    roles,
+    users,
+)
 from engine.services.engine import EngineService
 
 API_PREFIX = "/api/v1"
@@ -25,6 +35,8 @@ ROUTERS: list[APIRouter] = [
     users.router,
     roles.router,
     documents.router,
+    calendar.router,
+    notifications.router,
     health.router,
 ]
 

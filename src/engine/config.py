@@ -79,6 +79,21 @@ class Settings(BaseSettings):
 
     scheduler_enabled: bool = True
     scheduler_interval_seconds: float = Field(30.0, gt=0)
+    scheduler_batch_size: int = Field(100, ge=1, le=10000)
+    scheduler_concurrency: int = Field(4, ge=1)
+    scheduler_lease_seconds: float = Field(900.0, gt=0)
+    scheduler_missed_grace_seconds: float = Field(300.0, ge=0)
+    scheduler_agent_timeout_seconds: float = Field(600.0, gt=0)
+    scheduler_max_attempts: int = Field(3, ge=1)
+    scheduler_shutdown_grace_seconds: float = Field(10.0, ge=0)
+
+    notification_dispatch_interval_seconds: float = Field(5.0, gt=0)
+    notification_batch_size: int = Field(50, ge=1, le=10000)
+    notification_concurrency: int = Field(8, ge=1)
+    notification_max_attempts: int = Field(5, ge=1)
+    notification_backoff_base_seconds: float = Field(30.0, ge=0)
+    notification_backoff_max_seconds: float = Field(3600.0, ge=0)
+    notification_lease_seconds: float = Field(300.0, gt=0)
 
     smtp_host: str = ""
     smtp_port: int = 587
@@ -86,12 +101,17 @@ class Settings(BaseSettings):
     smtp_password: SecretStr = SecretStr("")
     smtp_from: str = "rugpt@localhost"
     smtp_security: Literal["none", "starttls", "ssl"] = "starttls"
-    smtp_timeout_seconds: float = 30.0
+    smtp_timeout_seconds: float = Field(30.0, gt=0)
+    smtp_validate_certs: bool = True
 
     telegram_bot_token: SecretStr = SecretStr("")
     telegram_api_base_url: str = "https://api.telegram.org"
     telegram_webhook_secret: SecretStr = SecretStr("")
     telegram_bot_username: str = ""
+    telegram_timeout_seconds: float = Field(15.0, gt=0)
+    telegram_max_inline_wait_seconds: float = Field(5.0, ge=0)
+    telegram_link_token_ttl_seconds: int = Field(3600, ge=60)
+    telegram_default_role: str = "chu"
 
     web_search_url: str = ""
 
@@ -102,6 +122,11 @@ class Settings(BaseSettings):
     def _check(self) -> Settings:
         if self.db_pool_min > self.db_pool_max:
             raise SettingsError("DB_POOL_MIN must not exceed DB_POOL_MAX")
+        if self.scheduler_lease_seconds <= self.scheduler_agent_timeout_seconds:
+            raise SettingsError(
+                "SCHEDULER_LEASE_SECONDS must exceed SCHEDULER_AGENT_TIMEOUT_SECONDS, "
+                "or a slow agent run would be taken over and fired twice"
+            )
         if self.jwt_secret is None:
             if self.environment == "production":
                 raise SettingsError(

@@ -43,11 +43,14 @@ def postgres_server(workdir: Path | None = None) -> Iterator[str]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-async def create_database(admin_dsn: str, prefix: str = "rugpt_test") -> str:
+async def create_database(
+    admin_dsn: str, prefix: str = "rugpt_test", *, template: str | None = None
+) -> str:
     name = f"{prefix}_{secrets.token_hex(6)}"
     conn = await asyncpg.connect(admin_dsn)
     try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
+        clone = f' TEMPLATE "{template}"' if template else ""
+        await conn.execute(f'CREATE DATABASE "{name}"{clone}')
     finally:
         await conn.close()
     return _with_database(admin_dsn, name)

@@ -22,29 +22,46 @@ from engine.config import Settings
 from engine.llm.factory import build_chat_model
 from engine.llm.gate import LLMGate
 from engine.llm.probe import LLMProbe
+from engine.notifications.base import BaseSender
+from engine.notifications.email import EmailSender
+from engine.notifications.telegram import TelegramSender
 from engine.services.ai_answers import AIAnswerService
 from engine.services.ai_worker import AIWorker
 from engine.services.auth_service import AuthService
+from engine.services.background import PeriodicTask
+from engine.services.calendar_service import CalendarService
 from engine.services.chat_service import ChatService
 from engine.services.document_service import DocumentService
 from engine.services.event_relay import PgEventRelay
 from engine.services.events import ChatEventBus
 from engine.services.health_service import HealthService
 from engine.services.message_service import MessageService
+from engine.services.notification_service import NotificationService
 from engine.services.organization_service import OrganizationService
 from engine.services.passwords import PasswordHasher
+from engine.services.proactive_runner import ExecutorProactiveRunner
 from engine.services.prompt_cache import PromptCache
 from engine.services.role_service import RoleService
+from engine.services.scheduler_service import ProactiveAgentRunner, SchedulerService
+from engine.services.telegram_bot import TelegramBotService
 from engine.services.user_service import UserService
 from engine.storage.auth_tokens import LoginFailureStorage, RefreshTokenStorage
+from engine.storage.calendar import CalendarRunStorage, CalendarStorage
 from engine.storage.chats import ChatStorage
+from engine.storage.clock import DatabaseClock
 from engine.storage.database import Database, create_pool
 from engine.storage.documents import DocumentStorage
 from engine.storage.embedded import EmbeddedPostgres
 from engine.storage.messages import MessageStorage
 from engine.storage.migrations import apply_migrations
+from engine.storage.notifications import (
+    ChannelStorage,
+    NotificationLogStorage,
+    NotificationStorage,
+)
 from engine.storage.organizations import OrganizationStorage
 from engine.storage.roles import RoleStorage
+from engine.storage.telegram import TelegramLinkStorage, TelegramUpdateStorage
 from engine.storage.users import UserStorage
 
 log = logging.getLogger(__name__)
@@ -60,6 +77,13 @@ class Storages:
     chats: ChatStorage
     messages: MessageStorage
     documents: DocumentStorage
+    calendar_events: CalendarStorage
+    calendar_runs: CalendarRunStorage
+    channels: ChannelStorage
+    notifications: NotificationStorage
+    notification_log: NotificationLogStorage
+    telegram_links: TelegramLinkStorage
+    telegram_updates: TelegramUpdateStorage
 
     @classmethod
     def build(cls, pool: asyncpg.Pool) -> Storages:
@@ -72,7 +96,40 @@ class Storages:
             chats=ChatStorage(pool),
             messages=MessageStorage(pool),
             documents=DocumentStorage(pool),
+            calendar_events=CalendarStorage(pool),
+            calendar_runs=CalendarRunStorage(pool),
+            channels=ChannelStorage(pool),
+            notifications=NotificationStorage(pool),
+            notification_log=NotificationLogStorage(pool),
+            telegram_links=TelegramLinkStorage(pool),
+            telegram_updates=TelegramUpdateStorage(pool),
         )
+
+
+def build_senders(settings: Settings, http: httpx.AsyncClient) -> dict[str, BaseSender]:
+    """A sender per channel type that is configured; an unconfigured type is absent."""
+    senders: dict[str, BaseSender] = {}
+    token = settings.telegram_bot_token.get_secret_value()
+    if token:
+        senders[TelegramSender.channel_type] = TelegramSender(
+            http,
+            token=token,
+            base_url=settings.telegram_api_base_url,
+            timeout=settings.telegram_timeout_seconds,
+            max_inline_wait=settings.telegram_max_inline_wait_seconds,
+        )
+    if settings.smtp_host:
+        senders[EmailSender.channel_type] = EmailSender(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            sender=settings.smtp_from,
+            username=settings.smtp_username,
+            password=settings.smtp_password.get_secret_value(),
+            security=settings.smtp_security,
+            timeout=settings.smtp_timeout_seconds,
+            validate_certs=settings.smtp_validate_certs,
+        )
+    return senders
 
 
 @dataclass
@@ -95,8 +152,15 @@ class EngineService:
     tools: ToolRegistry
     agents: AgentExecutor
     ai_worker: AIWorker
+    clock: DatabaseClock
+    calendar: CalendarService
+    notifications: NotificationService
+    scheduler: SchedulerService
+    telegram: TelegramBotService
+    proactive_runner: ProactiveAgentRunner
     embedded: EmbeddedPostgres | None = None
     relay: PgEventRelay | None = None
+    background: list[PeriodicTask] = field(default_factory=list)
     _closers: list = field(default_factory=list)
 
     @classmethod
@@ -127,6 +191,8 @@ class EngineService:
                 relay = PgEventRelay(dsn, pool, engine.bus, engine.storages.messages)
                 await relay.start()
                 engine.relay = relay
+            if settings.scheduler_enabled:
+                engine.start_background()
         except BaseException:
             await engine.close()
             raise
@@ -152,7 +218,16 @@ class EngineService:
         executor = AgentExecutor(
             gate, prompts, storages.roles, tools, max_steps=settings.agent_max_steps
         )
-        tools.register(calendar_tool(None))
+        clock = DatabaseClock(pool)
+        calendar = CalendarService(
+            db,
+            storages.calendar_events,
+            storages.calendar_runs,
+            storages.users,
+            storages.roles,
+            clock,
+        )
+        tools.register(calendar_tool(calendar))
         tools.register(role_call_tool(executor.ask_role))
         tools.register(rag_tool(storages.documents))
         tools.register(web_tool(http, settings.web_search_url))
@@ -164,6 +239,39 @@ class EngineService:
             db, storages.messages, storages.chats, storages.users, storages.roles, bus
         )
         messages.submit_ai_job = ai_worker.submit
+        proactive_runner = ExecutorProactiveRunner(executor, storages.users, storages.roles)
+        senders = build_senders(settings, http)
+        notifications = NotificationService(
+            settings,
+            storages.channels,
+            storages.notifications,
+            storages.notification_log,
+            storages.users,
+            senders,
+            clock,
+        )
+        messages.notify = notifications.notify
+        scheduler = SchedulerService(
+            settings,
+            db,
+            storages.calendar_events,
+            storages.calendar_runs,
+            storages.users,
+            notifications,
+            clock,
+            proactive_runner,
+        )
+        telegram_sender = senders.get(TelegramSender.channel_type)
+        telegram = TelegramBotService(
+            settings,
+            db,
+            storages.telegram_links,
+            storages.telegram_updates,
+            storages.channels,
+            telegram_sender if isinstance(telegram_sender, TelegramSender) else None,
+            proactive_runner,
+            clock,
+        )
         return cls(
             settings=settings,
             db=db,
@@ -190,6 +298,12 @@ class EngineService:
             tools=tools,
             agents=executor,
             ai_worker=ai_worker,
+            clock=clock,
+            calendar=calendar,
+            notifications=notifications,
+            scheduler=scheduler,
+            telegram=telegram,
+            proactive_runner=proactive_runner,
             embedded=embedded,
         )
 
@@ -203,7 +317,43 @@ class EngineService:
                 password.get_secret_value(),
             )
 
+    def use_proactive_runner(self, runner: ProactiveAgentRunner) -> None:
+        """Replace what runs AI roles for the scheduler and the Telegram bot (tests, plugins)."""
+        self.proactive_runner = runner
+        self.scheduler.runner = runner
+        self.telegram.runner = runner
+
+    def start_background(self) -> None:
+        """Start the scheduler and notification loops; `close` stops them."""
+        settings = self.settings
+        grace = settings.scheduler_shutdown_grace_seconds
+        dispatcher = PeriodicTask(
+            "notification-dispatcher",
+            self.notifications.dispatch_pending,
+            interval=settings.notification_dispatch_interval_seconds,
+            shutdown_grace=grace,
+        )
+        scheduler = PeriodicTask(
+            "calendar-scheduler",
+            self.scheduler.tick,
+            interval=settings.scheduler_interval_seconds,
+            shutdown_grace=grace,
+        )
+        pruner = PeriodicTask(
+            "telegram-update-pruner", self.telegram.forget_old_updates, interval=3600
+        )
+        self.notifications.on_queued = dispatcher.wake
+        # stopped in reverse: the scheduler (which queues) before the dispatcher
+        for task in (pruner, dispatcher, scheduler):
+            task.start()
+            self.background.append(task)
+            self._closers.append(task.stop)
+
     async def close(self) -> None:
+        try:
+            await self.telegram.close(self.settings.scheduler_shutdown_grace_seconds)
+        except Exception:  # shutdown must go on whatever one part does
+            log.exception("error while stopping the Telegram bot")
         await self.ai_worker.stop()
         if self.relay is not None:
             await self.relay.stop()
@@ -212,6 +362,7 @@ class EngineService:
                 await closer()
             except Exception:  # shutdown must go on whatever one part does
                 log.exception("error while stopping %r", closer)
+        await self.notifications.close()
         await self.http.aclose()
         await self.db.close()
         if self.embedded is not None:

@@ -89,6 +89,17 @@ class UserStorage:
         )
         return [User.from_row(r) for r in rows]
 
+    async def find_active_by_ids(
+        self, org_id: UUID, user_ids: list[UUID], *, conn: Executor | None = None
+    ) -> list[User]:
+        rows = await (conn or self.pool).fetch(
+            f"SELECT {_COLUMNS} FROM users WHERE org_id = $1 AND NOT is_deleted AND is_active "
+            "AND id = ANY($2::uuid[])",
+            org_id,
+            user_ids,
+        )
+        return [User.from_row(r) for r in rows]
+
     async def find_credentials(
         self, login: str, org_slug: str | None, *, limit: int
     ) -> list[Credentials]:

@@ -1,0 +1,77 @@
+"""A background loop that calls one step every interval, survives errors, stops cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+log = logging.getLogger(__name__)
+
+
+class PeriodicTask:
+    """Run `step` every `interval` seconds, or sooner when woken, until `stop()`."""
+
+    def __init__(
+        self,
+        name: str,
+        step: Callable[[], Awaitable[object]],
+        *,
+        interval: float,
+        shutdown_grace: float = 10.0,
+    ) -> None:
+        self.name = name
+        self.step = step
+        self.interval = interval
+        self.shutdown_grace = shutdown_grace
+        self.passes = 0
+        self.failures = 0
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=self.name)
+            log.info("%s started (every %.1fs)", self.name, self.interval)
+
+    def wake(self) -> None:
+        """Run the next pass now instead of at the end of the interval."""
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                await self.step()
+            except Exception:  # one bad pass must not end the loop
+                self.failures += 1
+                log.exception("%s: pass failed; next try in %.1fs", self.name, self.interval)
+            self.passes += 1
+            if self._stopping:
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.interval)
+
+    async def stop(self) -> None:
+        """Let the current pass finish (up to the grace period), then cancel it."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), self.shutdown_grace)
+        except TimeoutError:
+            log.warning(
+                "%s did not finish within %.1fs; cancelling", self.name, self.shutdown_grace
+            )
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        log.info("%s stopped", self.name)

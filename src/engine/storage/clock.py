@@ -1,0 +1,22 @@
+"""Time as PostgreSQL sees it: every engine process judges due-ness by the same clock."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from engine.storage.database import Executor
+
+
+class DatabaseClock:
+    """`now()` of the database, plus an offset that tests use to stand in for waiting."""
+
+    def __init__(self, pool: Executor) -> None:
+        self.pool = pool
+        self.offset = timedelta(0)
+
+    async def now(self, conn: Executor | None = None) -> datetime:
+        value: datetime = await (conn or self.pool).fetchval("SELECT clock_timestamp()")
+        return value + self.offset
+
+    def shift(self, delta: timedelta) -> None:
+        self.offset += delta
