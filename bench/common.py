@@ -25,7 +25,10 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 REPO = Path(__file__).resolve().parent.parent
-for _path in (str(REPO / "src"), str(REPO)):
+# BENCH_ENGINE_SRC: measure another checkout's engine (before/after figures of a fix), in
+# the engine processes and wherever a benchmark imports the engine itself.
+ENGINE_SRC = os.environ.get("BENCH_ENGINE_SRC") or str(REPO / "src")
+for _path in (str(REPO), ENGINE_SRC):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
@@ -389,8 +392,7 @@ class EngineProcess:
 def engine_env(database_url: str, llm_base_url: str, **overrides: Any) -> dict[str, str]:
     """The engine's environment: production settings, loopback only, fast bcrypt for set-up."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "LLM_"))}
-    # BENCH_ENGINE_SRC runs another checkout's engine (before/after figures of a fix).
-    paths = [os.environ.get("BENCH_ENGINE_SRC") or str(REPO / "src"), str(REPO)]
+    paths = [ENGINE_SRC, str(REPO)]
     if env.get("PYTHONPATH"):
         paths.append(env["PYTHONPATH"])
     env.update(

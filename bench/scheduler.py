@@ -101,8 +101,9 @@ async def add_due_events(dsn: str, org_id: UUID, owners: list[UUID], count: int,
             f"bench {tag}",
             count,
         )
+        committed = await conn.fetchval("SELECT clock_timestamp()")
         await conn.execute("ANALYZE calendar_events")
-        return await conn.fetchval("SELECT clock_timestamp()")
+        return committed
     finally:
         await conn.close()
 

@@ -126,6 +126,7 @@ async def measure(args: argparse.Namespace) -> tuple[list[Figure], float]:
 
         await asyncio.gather(*(ask(i) for i in range(args.invocations)))
         posted_s = time.perf_counter() - run_started
+        burst_lag = (await client.get("/__bench/lag")).json()  # while the questions came in
 
         deadline = time.monotonic() + args.invocations / LIMIT * args.llm_delay * 2 + 60
         conn = await asyncpg.connect(dsn)
@@ -159,6 +160,9 @@ async def measure(args: argparse.Namespace) -> tuple[list[Figure], float]:
         f"all answered after {run_s:.1f} s (ideal with {LIMIT} at a time: {ideal_s:.1f} s)"
     )
     print(f"engine loop lag idle: {fmt_lag(idle_lag)}; during run: {fmt_lag(load_lag)}")
+    print(
+        f"engine loop lag while the {args.invocations} questions were posted: {fmt_lag(burst_lag)}"
+    )
     print(f"bench process loop lag during run: {fmt_lag(bench_lag.summary())}")
     print(f"/health idle: {idle_health.describe()}")
     print(f"/health during run: {load_health.describe()}")
