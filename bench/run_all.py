@@ -31,7 +31,7 @@ Main = Callable[[Sequence[str] | None], list[Figure]]
 # (number, title, entry point, small arguments, full arguments)
 BENCHMARKS: list[tuple[str, str, Main, list[str], list[str]]] = [
     ("1", "message write path", msg_write.main, ["--duration", "2", "--rounds", "2"], []),
-    ("2", "AI added latency", ai_latency.main, ["--samples", "40"], []),
+    ("2", "AI added latency", ai_latency.main, ["--samples", "100"], []),
     (
         "3",
         "concurrency under slow LLM",
