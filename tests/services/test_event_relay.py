@@ -38,3 +38,35 @@ async def test_events_cross_processes(make_settings) -> None:  # type: ignore[no
             async with asyncio.timeout(5):
                 second = await queue.get()
             assert second.message is not None and second.message.content == "маркер"
+
+
+async def test_events_of_one_burst_go_out_in_one_statement_in_order(make_settings) -> None:  # type: ignore[no-untyped-def]
+    from engine.services.events import ChatEvent
+
+    async with (
+        running_app(make_settings()) as (app_a, _),
+        running_app(make_settings()) as (app_b, _),
+    ):
+        engine_a, engine_b = app_a.state.engine, app_b.state.engine
+        await wait_for(lambda: engine_a.relay.connected.is_set(), timeout=5)
+        await wait_for(lambda: engine_b.relay.connected.is_set(), timeout=5)
+        chat_id = UUID(int=7)
+        statements: list[str] = []
+        real_pool = engine_a.relay.pool
+
+        class CountingPool:
+            async def execute(self, query: str, *args: object) -> str:
+                statements.append(query)
+                return await real_pool.execute(query, *args)
+
+        engine_a.relay.pool = CountingPool()
+        try:
+            async with engine_b.bus.subscribe(chat_id) as queue:
+                for index in range(20):
+                    engine_a.bus.publish(chat_id, ChatEvent("message.status", {"n": index}))
+                async with asyncio.timeout(5):
+                    received = [(await queue.get()).data["n"] for _ in range(20)]
+        finally:
+            engine_a.relay.pool = real_pool
+        assert received == list(range(20))
+        assert len(statements) <= 2, statements

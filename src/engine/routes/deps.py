@@ -16,7 +16,7 @@ _bearer = HTTPBearer(auto_error=False)
 MAX_PAGE_SIZE = 200
 
 
-def get_engine(request: Request) -> EngineService:
+async def get_engine(request: Request) -> EngineService:
     engine: EngineService = request.app.state.engine
     return engine
 
@@ -37,16 +37,21 @@ CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
 class Page:
-    def __init__(
-        self,
-        limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
-        offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-    ) -> None:
+    def __init__(self, limit: int = 50, offset: int = 0) -> None:
         self.limit = limit
         self.offset = offset
 
 
-PageParams = Annotated[Page, Depends()]
+async def page_params(
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> Page:
+    return Page(limit, offset)
+
+
+# Dependencies are `async def`: FastAPI runs a plain `def` dependency (or a class) in its
+# thread pool, a thread hop per request (tests/routes/test_dependencies.py keeps it so).
+PageParams = Annotated[Page, Depends(page_params)]
 
 
 def client_ip(request: Request) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from uuid import UUID
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
@@ -34,27 +35,32 @@ class AIAnswerService:
         self.users = users
 
     async def answer(self, job: AIJob, on_token: TokenCallback) -> AgentResult:
-        role = await self.roles.get(job.org_id, job.role_code)
+        # Three independent reads at once (three pool connections, one round trip of
+        # waiting instead of three): they are on the way to every answer.
+        role, requester, history = await asyncio.gather(
+            self.roles.get(job.org_id, job.role_code),
+            self._requester(job),
+            self.messages.history(
+                job.org_id,
+                job.chat_id,
+                up_to_id=job.request_message_id or job.message_id,
+                limit=self.settings.llm_history_messages,
+            ),
+        )
         if role is None:
             raise AIJobError(f"role {job.role_code!r} is not available")
-        requester = (
-            await self.users.get_active_for_token(job.org_id, job.requested_by)
-            if job.requested_by
-            else None
-        )
         if requester is None:
             raise AIJobError("the person who asked is no longer active")
-        history = await self.messages.history(
-            job.org_id,
-            job.chat_id,
-            up_to_id=job.request_message_id or job.message_id,
-            limit=self.settings.llm_history_messages,
-        )
         conversation = await self._to_langchain(job.org_id, role.code, history)
         ctx = AgentContext(
             org_id=job.org_id, user=requester, role=role, chat_id=job.chat_id, on_token=on_token
         )
         return await self.executor.run(ctx, conversation)
+
+    async def _requester(self, job: AIJob) -> User | None:
+        if job.requested_by is None:
+            return None
+        return await self.users.get_active_for_token(job.org_id, job.requested_by)
 
     async def _to_langchain(
         self, org_id: UUID, role_code: str, history: list[Message]

@@ -10,7 +10,7 @@ from engine.errors import Conflict, Forbidden, NotFound, Unprocessable
 from engine.models.chat import Chat, Message, PostedMessage
 from engine.models.user import User
 from engine.services.events import ChatEvent, ChatEventBus
-from engine.services.mentions import parse_mentions
+from engine.services.mentions import ParsedMentions, parse_mentions
 from engine.storage.chats import ChatStorage
 from engine.storage.database import Database
 from engine.storage.messages import MessageStorage
@@ -62,6 +62,9 @@ class MessageService:
             self.bus.publish(chat_id, ChatEvent("message.created", message=message))
             return PostedMessage(message)
 
+        if not parsed.usernames:
+            return await self._post_ai_requests(actor, chat_id, content, reply_to_id, parsed)
+
         chat = await self._member_chat(actor, chat_id)
         if chat.is_archived:
             raise Conflict("chat is archived")
@@ -98,6 +101,30 @@ class MessageService:
             for placeholder in placeholders:
                 self.submit_ai_job(placeholder.id)
         return PostedMessage(message, placeholders, [u.id for u in mentioned])
+
+    async def _post_ai_requests(
+        self,
+        actor: User,
+        chat_id: UUID,
+        content: str,
+        reply_to_id: int | None,
+        parsed: ParsedMentions,
+    ) -> PostedMessage:
+        """`@@role` questions and no `@user`: the message and its AI placeholders in one
+        round trip (they are on the way to every AI answer, bench/README.md)."""
+        inserted = await self.messages.insert_with_ai_requests(
+            actor.org_id, chat_id, actor.id, content, reply_to_id, list(parsed.role_codes)
+        )
+        if inserted is None:
+            await self._explain_refusal(actor, chat_id)
+        assert inserted is not None
+        message, placeholders = inserted
+        for published in (message, *placeholders):
+            self.bus.publish(chat_id, ChatEvent("message.created", message=published))
+        if self.submit_ai_job is not None:
+            for placeholder in placeholders:
+                self.submit_ai_job(placeholder.id)
+        return PostedMessage(message, placeholders, [])
 
     async def _explain_refusal(self, actor: User, chat_id: UUID) -> None:
         chat = await self._member_chat(actor, chat_id)

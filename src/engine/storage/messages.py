@@ -55,6 +55,57 @@ class MessageStorage:
         )
         return Message.from_row(row) if row else None
 
+    async def insert_with_ai_requests(
+        self,
+        org_id: UUID,
+        chat_id: UUID,
+        author_id: UUID,
+        content: str,
+        reply_to_id: int | None,
+        role_codes: list[str],
+    ) -> tuple[Message, list[Message]] | None:
+        """A member's message and a pending AI placeholder for each of `role_codes` that is
+        an active role of the organization (in that order), in one statement and one
+        transaction. None when the author may not post in the chat (as insert_by_member).
+        """
+        rows = await self.pool.fetch(
+            f"""WITH member AS (
+                    SELECT 1 FROM chat_members cm JOIN chats c ON c.id = cm.chat_id
+                    WHERE cm.chat_id = $2 AND cm.user_id = $3 AND cm.is_active
+                      AND c.org_id = $1 AND NOT c.is_deleted AND NOT c.is_archived),
+                reply AS (
+                    SELECT id FROM messages WHERE id = $5 AND chat_id = $2 AND org_id = $1),
+                ins AS (
+                    INSERT INTO messages (org_id, chat_id, author_id, kind, content, reply_to_id)
+                    SELECT $1, $2, $3, 'user', $4, (SELECT id FROM reply)
+                    WHERE EXISTS (SELECT 1 FROM member)
+                    RETURNING {_COLUMNS}),
+                wanted AS (
+                    SELECT w.code, w.ord FROM unnest($6::text[]) WITH ORDINALITY AS w(code, ord)
+                    JOIN roles r ON r.org_id = $1 AND r.code = w.code AND r.is_active),
+                ai AS (
+                    INSERT INTO messages (org_id, chat_id, role_code, kind, reply_to_id,
+                                          ai_status, ai_requested_by)
+                    SELECT $1, $2, wanted.code, 'ai', ins.id, 'pending', $3
+                    FROM ins CROSS JOIN wanted ORDER BY wanted.ord
+                    RETURNING {_COLUMNS}),
+                touch AS (
+                    UPDATE chats SET last_message_at = now()
+                    WHERE id = $2 AND EXISTS (SELECT 1 FROM ins))
+                SELECT * FROM ins UNION ALL SELECT * FROM ai""",
+            org_id,
+            chat_id,
+            author_id,
+            content,
+            reply_to_id,
+            role_codes,
+        )
+        if not rows:
+            return None
+        inserted = [Message.from_row(r) for r in rows]
+        message = next(m for m in inserted if not m.is_ai)
+        return message, sorted((m for m in inserted if m.is_ai), key=lambda m: m.id)
+
     async def insert_ai_placeholder(
         self,
         org_id: UUID,
@@ -150,15 +201,26 @@ class MessageStorage:
                 after_id,
                 limit,
             )
-        else:
+        elif before_id is not None:
+            # A separate statement, not `($3 IS NULL OR id < $3)`: as a prepared statement's
+            # generic plan that condition cannot bound the index scan, and a page deep in a
+            # long chat read every newer message of it (bench/README.md, benchmark 5).
             rows = await self.pool.fetch(
                 f"""SELECT {_COLUMNS} FROM messages
-                    WHERE org_id = $1 AND chat_id = $2 AND ($3::bigint IS NULL OR id < $3)
-                      AND NOT is_deleted
+                    WHERE org_id = $1 AND chat_id = $2 AND id < $3 AND NOT is_deleted
                     ORDER BY id DESC LIMIT $4""",
                 org_id,
                 chat_id,
                 before_id,
+                limit,
+            )
+        else:
+            rows = await self.pool.fetch(
+                f"""SELECT {_COLUMNS} FROM messages
+                    WHERE org_id = $1 AND chat_id = $2 AND NOT is_deleted
+                    ORDER BY id DESC LIMIT $3""",
+                org_id,
+                chat_id,
                 limit,
             )
         return [Message.from_row(r) for r in rows]
@@ -228,10 +290,17 @@ class MessageStorage:
     # --- AI work: claims with a lease, so a crashed process's work is picked up again ---
 
     async def claim_ai_job(self, message_id: int, lease_seconds: float) -> AIJob | None:
+        # The claim commits without waiting for its WAL flush (synchronous_commit off for
+        # this transaction only): a claim lost in a database crash leaves the job pending
+        # or past its lease, which recovery picks up again, and the answer it may have
+        # produced meanwhile is refused by finish_ai_job's `ai_status = 'running'`. Saves a
+        # disk flush on the way to every AI answer (bench/README.md, benchmark 2).
         row = await self.pool.fetchrow(
-            """UPDATE messages SET ai_status = 'running', ai_attempts = ai_attempts + 1,
+            """WITH no_flush_wait AS (SELECT set_config('synchronous_commit', 'off', true))
+               UPDATE messages SET ai_status = 'running', ai_attempts = ai_attempts + 1,
                       ai_lease_until = now() + make_interval(secs => $2),
                       ai_started_at = now(), updated_at = now()
+               FROM no_flush_wait
                WHERE id = $1 AND kind = 'ai' AND NOT is_deleted
                  AND (ai_status = 'pending' OR (ai_status = 'running' AND ai_lease_until < now()))
                RETURNING id, org_id, chat_id, role_code, reply_to_id, ai_requested_by,

@@ -38,6 +38,8 @@ class RoleStorage:
         return Role.from_row(row) if row else None
 
     async def get_many(self, org_id: UUID, codes: list[str]) -> list[Role]:
+        if not codes:
+            return []
         rows = await self.pool.fetch(
             f"SELECT {_COLUMNS} FROM roles WHERE org_id = $1 AND code = ANY($2::text[]) "
             "AND is_active",

@@ -79,6 +79,8 @@ class UserStorage:
         return [User.from_row(r) for r in rows]
 
     async def find_by_usernames(self, org_id: UUID, usernames: list[str]) -> list[User]:
+        if not usernames:  # no round trip for a message that mentions nobody
+            return []
         rows = await self.pool.fetch(
             f"SELECT {_COLUMNS} FROM users WHERE org_id = $1 AND NOT is_deleted AND is_active "
             "AND lower(username) = ANY($2::text[])",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -29,16 +30,24 @@ class ToolSpec:
     handler: ToolHandler
 
     def schema(self) -> dict[str, Any]:
-        parameters = self.args_model.model_json_schema()
-        parameters.pop("title", None)
         return {
             "type": "function",
             "function": {
                 "name": self.name,
                 "description": self.description,
-                "parameters": parameters,
+                "parameters": _parameters(self.args_model),
             },
         }
+
+
+@functools.cache
+def _parameters(args_model: type[BaseModel]) -> dict[str, Any]:
+    """A tool's JSON schema, built once per model: pydantic takes milliseconds to build it,
+    and every model call of an agent with tools needs it (see bench/README.md).
+    Shared by every call: read it, never change it."""
+    parameters = args_model.model_json_schema()
+    parameters.pop("title", None)
+    return parameters
 
 
 class ToolRegistry:

@@ -1,0 +1,62 @@
+"""`rugpt serve`, unchanged, plus an optional event-loop lag probe for the benchmarks.
+
+    python -m bench.serve_engine        # same as `rugpt serve` (settings from the environment)
+
+With BENCH_LAG_PROBE=1 the app built by `engine.app.create_app` gets a `LoopLagProbe` task
+in its event loop (started and stopped by the lifespan) and two extra routes:
+`GET /__bench/lag` (p50/p99/max of the samples so far) and `POST /__bench/lag/reset`.
+Nothing in `src/` changes; without the variable this is exactly `rugpt serve`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+
+def _instrument(create_app: Callable[..., Any]) -> Callable[..., Any]:
+    def create_with_probe(*args: Any, **kwargs: Any) -> Any:
+        from bench.lagprobe import LoopLagProbe
+
+        app = create_app(*args, **kwargs)
+        probe = LoopLagProbe(interval=float(os.environ.get("BENCH_LAG_INTERVAL", "0.01")))
+        inner = app.router.lifespan_context
+
+        @asynccontextmanager
+        async def lifespan(app_: Any) -> AsyncIterator[Any]:
+            probe.start()
+            try:
+                async with inner(app_) as state:
+                    yield state
+            finally:
+                await probe.stop()
+
+        async def lag() -> dict[str, float]:
+            return probe.summary()
+
+        async def reset() -> dict[str, float]:
+            probe.reset()
+            return probe.summary()
+
+        app.router.lifespan_context = lifespan
+        app.add_api_route("/__bench/lag", lag, methods=["GET"], include_in_schema=False)
+        app.add_api_route("/__bench/lag/reset", reset, methods=["POST"], include_in_schema=False)
+        return app
+
+    return create_with_probe
+
+
+def main() -> int:
+    import engine.app
+    from engine.cli import main as rugpt
+
+    if os.environ.get("BENCH_LAG_PROBE") == "1":
+        engine.app.create_app = _instrument(engine.app.create_app)  # type: ignore[assignment]
+    return rugpt(["serve"])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

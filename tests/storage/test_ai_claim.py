@@ -1,0 +1,49 @@
+"""Claiming AI work skips the wait for the disk flush, for that transaction only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from engine.storage.messages import MessageStorage
+
+
+async def test_claim_does_not_leave_synchronous_commit_off(
+    database_url: str,
+    app: Any,  # started: the database is migrated
+) -> None:
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
+    assert pool is not None
+    try:
+        async with pool.acquire() as conn:
+            org = await conn.fetchval(
+                "INSERT INTO organizations (slug, name) VALUES ('claim-probe', 'c') RETURNING id"
+            )
+            user = await conn.fetchval(
+                "INSERT INTO users (org_id, username, password_hash) "
+                "VALUES ($1, 'claimer', 'x') RETURNING id",
+                org,
+            )
+            chat = await conn.fetchval(
+                "INSERT INTO chats (org_id, kind, created_by) VALUES ($1, 'group', $2) "
+                "RETURNING id",
+                org,
+                user,
+            )
+            message_id = await conn.fetchval(
+                "INSERT INTO messages (org_id, chat_id, role_code, kind, ai_status, "
+                "ai_requested_by) VALUES ($1, $2, 'hr', 'ai', 'pending', $3) RETURNING id",
+                org,
+                chat,
+                user,
+            )
+        storage = MessageStorage(pool)
+        job = await storage.claim_ai_job(message_id, 30)
+        assert job is not None and job.attempts == 1 and job.role_code == "hr"
+        assert await storage.claim_ai_job(message_id, 30) is None, "claimed once only"
+        assert await pool.fetchval("SHOW synchronous_commit") == "on"
+        status = await pool.fetchval("SELECT ai_status FROM messages WHERE id = $1", message_id)
+        assert status == "running"
+    finally:
+        await pool.close()

@@ -1,0 +1,96 @@
+"""Message pages are read through the chat index, bounded by `before_id`, also when the
+prepared statement runs with a generic plan (as asyncpg's cached statements may)."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+
+from engine.storage.messages import MessageStorage
+
+
+class _Capture:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, tuple[Any, ...]]] = []
+
+    async def fetch(self, query: str, *args: Any) -> list[Any]:
+        self.sent.append((query, args))
+        return []
+
+
+async def _page_sql(before_id: int | None, org: UUID, chat: UUID) -> tuple[str, tuple[Any, ...]]:
+    capture = _Capture()
+    await MessageStorage(capture).page(org, chat, limit=50, before_id=before_id)  # type: ignore[arg-type]
+    return capture.sent[0]
+
+
+async def test_generic_plan_bounds_the_index_scan_by_before_id(
+    database_url: str,
+    app: Any,  # started: the database is migrated
+) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        org, chat = await _chat_with_messages(conn, 300)
+        newest = await conn.fetchval("SELECT max(id) FROM messages WHERE chat_id = $1", chat)
+        await conn.execute("SET plan_cache_mode = force_generic_plan")
+        await conn.execute("SET enable_seqscan = off")
+        for before_id in (None, newest - 100):
+            query, args = await _page_sql(before_id, org, chat)
+            await conn.execute(f"PREPARE page_q AS {query}")
+            values = ", ".join("NULL" if a is None else f"'{a}'" for a in args)
+            rows = await conn.fetch(f"EXPLAIN (ANALYZE, COSTS OFF) EXECUTE page_q({values})")
+            plan = "\n".join(r[0] for r in rows)
+            await conn.execute("DEALLOCATE page_q")
+            index_cond = next((line for line in plan.splitlines() if "Index Cond" in line), "")
+            assert "chat_id = $2" in index_cond, plan
+            if before_id is not None:
+                assert "id < $3" in index_cond, plan
+            assert "IS NULL" not in plan and "Rows Removed by Filter" not in plan, plan
+    finally:
+        await conn.close()
+
+
+async def _chat_with_messages(conn: asyncpg.Connection, count: int) -> tuple[UUID, UUID]:
+    slug = f"pages-{uuid4().hex[:8]}"
+    org = await conn.fetchval(
+        "INSERT INTO organizations (slug, name) VALUES ($1, $1) RETURNING id", slug
+    )
+    user = await conn.fetchval(
+        "INSERT INTO users (org_id, username, password_hash, role) "
+        "VALUES ($1, 'pager', 'x', 'user') RETURNING id",
+        org,
+    )
+    chat = await conn.fetchval(
+        "INSERT INTO chats (org_id, kind, created_by) VALUES ($1, 'group', $2) RETURNING id",
+        org,
+        user,
+    )
+    others = [
+        await conn.fetchval(
+            "INSERT INTO chats (org_id, kind, created_by) VALUES ($1, 'group', $2) RETURNING id",
+            org,
+            user,
+        )
+        for _ in range(50)
+    ]
+    # this chat's messages first, then newer traffic of many other chats
+    await conn.execute(
+        "INSERT INTO messages (org_id, chat_id, author_id, kind, content) "
+        "SELECT $1, $2, $3, 'user', 'm' || g FROM generate_series(1, $4) g",
+        org,
+        chat,
+        user,
+        count,
+    )
+    await conn.execute(
+        "INSERT INTO messages (org_id, chat_id, author_id, kind, content) "
+        "SELECT $1, ($2::uuid[])[1 + g % 50], $3, 'user', 'o' || g FROM generate_series(1, $4) g",
+        org,
+        others,
+        user,
+        count * 10,
+    )
+    await conn.execute("ANALYZE messages")
+    return org, chat
