@@ -309,6 +309,7 @@ class EngineService:
 
     async def _bootstrap(self) -> None:
         await self.storages.login_failures.prune(self.settings.login_failure_window_seconds)
+        await self.storages.refresh_tokens.purge_expired()
         password = self.settings.admin_password
         if password is not None:
             await self.organizations.bootstrap_system_admin(

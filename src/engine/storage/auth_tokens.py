@@ -53,6 +53,11 @@ class RefreshTokenStorage:
             family_id,
         )
 
+    async def purge_expired(self) -> int:
+        """Delete refresh tokens past their expiry: they can never be used again."""
+        status = await self.pool.execute("DELETE FROM refresh_tokens WHERE expires_at < now()")
+        return int(status.split()[-1])
+
     async def revoke_user(self, org_id: UUID, user_id: UUID) -> None:
         await self.pool.execute(
             "UPDATE refresh_tokens SET revoked_at = now() "
