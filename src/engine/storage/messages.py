@@ -13,6 +13,24 @@ _COLUMNS = (
 )
 
 
+# A member's message ($1 org, $2 chat, $3 author, $4 content, $5 reply-to id), inserted as
+# `ins` only if the author is an active member of an open chat; shared by both insert paths.
+_MEMBER_INSERT = f"""WITH member AS (
+        SELECT 1 FROM chat_members cm JOIN chats c ON c.id = cm.chat_id
+        WHERE cm.chat_id = $2 AND cm.user_id = $3 AND cm.is_active
+          AND c.org_id = $1 AND NOT c.is_deleted AND NOT c.is_archived),
+    reply AS (
+        SELECT id FROM messages WHERE id = $5 AND chat_id = $2 AND org_id = $1),
+    ins AS (
+        INSERT INTO messages (org_id, chat_id, author_id, kind, content, reply_to_id)
+        SELECT $1, $2, $3, 'user', $4, (SELECT id FROM reply)
+        WHERE EXISTS (SELECT 1 FROM member)
+        RETURNING {_COLUMNS})"""
+_TOUCH_CHAT = """touch AS (
+        UPDATE chats SET last_message_at = now()
+        WHERE id = $2 AND EXISTS (SELECT 1 FROM ins))"""
+
+
 class MessageStorage:
     def __init__(self, pool: Executor) -> None:
         self.pool = pool
@@ -32,21 +50,7 @@ class MessageStorage:
         One round trip: membership check, insert and the chat's `last_message_at`.
         """
         row = await (conn or self.pool).fetchrow(
-            f"""WITH member AS (
-                    SELECT 1 FROM chat_members cm JOIN chats c ON c.id = cm.chat_id
-                    WHERE cm.chat_id = $2 AND cm.user_id = $3 AND cm.is_active
-                      AND c.org_id = $1 AND NOT c.is_deleted AND NOT c.is_archived),
-                reply AS (
-                    SELECT id FROM messages WHERE id = $5 AND chat_id = $2 AND org_id = $1),
-                ins AS (
-                    INSERT INTO messages (org_id, chat_id, author_id, kind, content, reply_to_id)
-                    SELECT $1, $2, $3, 'user', $4, (SELECT id FROM reply)
-                    WHERE EXISTS (SELECT 1 FROM member)
-                    RETURNING {_COLUMNS}),
-                touch AS (
-                    UPDATE chats SET last_message_at = now()
-                    WHERE id = $2 AND EXISTS (SELECT 1 FROM ins))
-                SELECT * FROM ins""",
+            f"{_MEMBER_INSERT}, {_TOUCH_CHAT} SELECT * FROM ins",
             org_id,
             chat_id,
             author_id,
@@ -69,17 +73,7 @@ class MessageStorage:
         transaction. None when the author may not post in the chat (as insert_by_member).
         """
         rows = await self.pool.fetch(
-            f"""WITH member AS (
-                    SELECT 1 FROM chat_members cm JOIN chats c ON c.id = cm.chat_id
-                    WHERE cm.chat_id = $2 AND cm.user_id = $3 AND cm.is_active
-                      AND c.org_id = $1 AND NOT c.is_deleted AND NOT c.is_archived),
-                reply AS (
-                    SELECT id FROM messages WHERE id = $5 AND chat_id = $2 AND org_id = $1),
-                ins AS (
-                    INSERT INTO messages (org_id, chat_id, author_id, kind, content, reply_to_id)
-                    SELECT $1, $2, $3, 'user', $4, (SELECT id FROM reply)
-                    WHERE EXISTS (SELECT 1 FROM member)
-                    RETURNING {_COLUMNS}),
+            f"""{_MEMBER_INSERT},
                 wanted AS (
                     SELECT w.code, w.ord FROM unnest($6::text[]) WITH ORDINALITY AS w(code, ord)
                     JOIN roles r ON r.org_id = $1 AND r.code = w.code AND r.is_active),
@@ -89,9 +83,7 @@ class MessageStorage:
                     SELECT $1, $2, wanted.code, 'ai', ins.id, 'pending', $3
                     FROM ins CROSS JOIN wanted ORDER BY wanted.ord
                     RETURNING {_COLUMNS}),
-                touch AS (
-                    UPDATE chats SET last_message_at = now()
-                    WHERE id = $2 AND EXISTS (SELECT 1 FROM ins))
+                {_TOUCH_CHAT}
                 SELECT * FROM ins UNION ALL SELECT * FROM ai""",
             org_id,
             chat_id,
