@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -122,18 +121,6 @@ async def test_calendar_times_at_datetime_limits_are_422(
         params={"start": "2030-01-01T00:00:00Z", "end": "2030-01-03T00:00:00Z"},
     )
     assert fine.status_code == 200 and len(fine.json()) == 2
-
-
-@pytest.fixture
-def restore_root_logger() -> Iterator[None]:
-    root = logging.getLogger()
-    level, handlers = root.level, list(root.handlers)
-    yield
-    for handler in list(root.handlers):
-        if handler not in handlers:
-            root.removeHandler(handler)
-            handler.close()
-    root.setLevel(level)
 
 
 @pytest.mark.usefixtures("restore_root_logger")

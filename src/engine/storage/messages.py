@@ -147,14 +147,6 @@ class MessageStorage:
             notification_id,
         )
 
-    async def list_mentions(self, org_id: UUID, message_id: int) -> list[UUID]:
-        rows = await self.pool.fetch(
-            "SELECT user_id FROM mentions WHERE org_id = $1 AND message_id = $2 ORDER BY id",
-            org_id,
-            message_id,
-        )
-        return [r["user_id"] for r in rows]
-
     async def get(
         self, org_id: UUID, chat_id: UUID, message_id: int, *, conn: Executor | None = None
     ) -> Message | None:
