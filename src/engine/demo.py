@@ -11,7 +11,7 @@ from engine.errors import Conflict
 from engine.logging_setup import configure_logging
 from engine.models.user import AccessRole
 from engine.services.engine import EngineService
-from engine.services.user_service import NewUser
+from engine.services.identity.user_service import NewUser
 
 DEMO_SLUG = "demo"
 DEMO_ADMIN = "demo_admin"

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import httpx
 
-from engine.services.document_service import chunk_text
+from engine.services.ai.document_service import chunk_text
 from tests.support.api import Api
 
 

@@ -286,7 +286,7 @@ async def test_relinking_a_chat_moves_it_to_the_new_user(stack: Stack) -> None:
 async def test_malformed_updates_get_200_and_are_logged(
     stack: Stack, fake_telegram: FakeTelegram, caplog: pytest.LogCaptureFixture, payload: bytes
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="engine.services.telegram_bot"):
+    with caplog.at_level(logging.WARNING, logger="engine.services.notifications.telegram_bot"):
         response = await stack.webhook(payload)
     assert response.status_code == 200 and response.json() == {"ok": True}
     assert "malformed Telegram update" in caplog.text

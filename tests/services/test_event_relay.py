@@ -41,7 +41,7 @@ async def test_events_cross_processes(make_settings) -> None:  # type: ignore[no
 
 
 async def test_events_of_one_burst_go_out_in_one_statement_in_order(make_settings) -> None:  # type: ignore[no-untyped-def]
-    from engine.services.events import ChatEvent
+    from engine.services.chats.events import ChatEvent
 
     async with (
         running_app(make_settings()) as (app_a, _),

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.services.mentions import parse_mentions
+from engine.services.chats.mentions import parse_mentions
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ import pytest
 from engine.config import Settings
 from engine.errors import NotFound
 from engine.models.notification import NotificationStatus
-from engine.services.notification_service import backoff_delay
+from engine.services.notifications.notification_service import backoff_delay
 from tests.fakes import FakeSMTP, FakeTelegram
 from tests.support.api import Account, Org
 from tests.support.stack import Stack, engine_stack

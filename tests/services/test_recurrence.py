@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from engine.models.calendar import EventKind
-from engine.services.recurrence import CronSeries, Schedule, ScheduleError
+from engine.services.calendar.recurrence import CronSeries, Schedule, ScheduleError
 
 BERLIN = ZoneInfo("Europe/Berlin")
 MOSCOW = ZoneInfo("Europe/Moscow")

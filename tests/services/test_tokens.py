@@ -12,7 +12,7 @@ import pytest
 from engine.errors import Unauthorized
 from engine.models.user import AccessRole
 from engine.services import tokens
-from engine.services.tokens import ACCESS, REFRESH, TokenCodec
+from engine.services.identity.tokens import ACCESS, REFRESH, TokenCodec
 
 
 @pytest.fixture

@@ -12,10 +12,10 @@ from engine.agents.graphs.base import GraphDeps, GraphRunner
 from engine.agents.graphs.chain import run_chain
 from engine.agents.graphs.multi_agent import run_multi_agent
 from engine.agents.graphs.simple import run_simple
+from engine.agents.prompt_cache import PromptCache
 from engine.agents.tools.registry import ToolRegistry
 from engine.llm.gate import LLMGate
 from engine.models.role import AgentType, Role
-from engine.services.prompt_cache import PromptCache
 from engine.storage.roles import RoleStorage
 
 GRAPH_RUNNERS: dict[AgentType, GraphRunner] = {

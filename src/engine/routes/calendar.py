@@ -15,7 +15,7 @@ from engine.schemas.calendar import (
     EventUpdateIn,
     OccurrenceOut,
 )
-from engine.services.calendar_service import MAX_OCCURRENCES_PER_QUERY
+from engine.services.calendar.calendar_service import MAX_OCCURRENCES_PER_QUERY
 
 router = APIRouter(prefix="/calendar", tags=["calendar"])
 

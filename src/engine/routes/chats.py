@@ -22,7 +22,7 @@ from engine.schemas.chats import (
     MessagePageOut,
     PostedMessageOut,
 )
-from engine.services.events import ChatEvent
+from engine.services.chats.events import ChatEvent
 
 router = APIRouter(prefix="/chats", tags=["chats"])
 

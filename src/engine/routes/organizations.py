@@ -13,7 +13,7 @@ from engine.schemas.organizations import (
     OrganizationUpdateIn,
 )
 from engine.schemas.users import UserOut
-from engine.services.user_service import NewUser
+from engine.services.identity.user_service import NewUser
 
 router = APIRouter(prefix="/organizations", tags=["organizations"])
 

@@ -14,7 +14,7 @@ from engine.schemas.users import (
     UserOut,
     UserUpdateIn,
 )
-from engine.services.user_service import NewUser
+from engine.services.identity.user_service import NewUser
 
 router = APIRouter(prefix="/users", tags=["users"])
 

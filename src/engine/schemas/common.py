@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, StringConstraints
 
-from engine.services.passwords import password_problem
+from engine.services.identity.passwords import password_problem
 
 
 def _no_nul(value: str) -> str:

@@ -13,6 +13,7 @@ import asyncpg
 import httpx
 
 from engine.agents.executor import AgentExecutor
+from engine.agents.prompt_cache import PromptCache
 from engine.agents.tools.calendar import calendar_tool
 from engine.agents.tools.rag import rag_tool
 from engine.agents.tools.registry import ToolRegistry
@@ -25,26 +26,25 @@ from engine.llm.probe import LLMProbe
 from engine.notifications.base import BaseSender
 from engine.notifications.email import EmailSender
 from engine.notifications.telegram import TelegramSender
-from engine.services.ai_answers import AIAnswerService
-from engine.services.ai_worker import AIWorker
-from engine.services.auth_service import AuthService
+from engine.services.ai.ai_answers import AIAnswerService
+from engine.services.ai.ai_worker import AIWorker
+from engine.services.ai.document_service import DocumentService
+from engine.services.ai.proactive_runner import ExecutorProactiveRunner
+from engine.services.ai.role_service import RoleService
 from engine.services.background import PeriodicTask
-from engine.services.calendar_service import CalendarService
-from engine.services.chat_service import ChatService
-from engine.services.document_service import DocumentService
-from engine.services.event_relay import PgEventRelay
-from engine.services.events import ChatEventBus
+from engine.services.calendar.calendar_service import CalendarService
+from engine.services.calendar.scheduler_service import ProactiveAgentRunner, SchedulerService
+from engine.services.chats.chat_service import ChatService
+from engine.services.chats.event_relay import PgEventRelay
+from engine.services.chats.events import ChatEventBus
+from engine.services.chats.message_service import MessageService
 from engine.services.health_service import HealthService
-from engine.services.message_service import MessageService
-from engine.services.notification_service import NotificationService
-from engine.services.organization_service import OrganizationService
-from engine.services.passwords import PasswordHasher
-from engine.services.proactive_runner import ExecutorProactiveRunner
-from engine.services.prompt_cache import PromptCache
-from engine.services.role_service import RoleService
-from engine.services.scheduler_service import ProactiveAgentRunner, SchedulerService
-from engine.services.telegram_bot import TelegramBotService
-from engine.services.user_service import UserService
+from engine.services.identity.auth_service import AuthService
+from engine.services.identity.organization_service import OrganizationService
+from engine.services.identity.passwords import PasswordHasher
+from engine.services.identity.user_service import UserService
+from engine.services.notifications.notification_service import NotificationService
+from engine.services.notifications.telegram_bot import TelegramBotService
 from engine.storage.auth_tokens import LoginFailureStorage, RefreshTokenStorage
 from engine.storage.calendar import CalendarRunStorage, CalendarStorage
 from engine.storage.chats import ChatStorage

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
+from engine.agents.prompt_cache import PromptCache
 from engine.errors import NotFound
 from engine.models.role import Role
 from engine.models.user import User
-from engine.services.access import require_org_admin
-from engine.services.prompt_cache import PromptCache
+from engine.services.identity.access import require_org_admin
 from engine.storage.roles import RoleStorage
 
 

@@ -16,7 +16,7 @@ from engine.agents.context import AgentResult
 from engine.config import Settings
 from engine.llm.gate import LLMError
 from engine.models.chat import AIJob
-from engine.services.events import ChatEvent, ChatEventBus
+from engine.services.chats.events import ChatEvent, ChatEventBus
 from engine.storage.messages import MessageStorage
 
 log = logging.getLogger(__name__)

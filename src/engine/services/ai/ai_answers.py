@@ -13,7 +13,7 @@ from engine.config import Settings
 from engine.llm.gate import TokenCallback
 from engine.models.chat import AIJob, Message
 from engine.models.user import User
-from engine.services.ai_worker import AIJobError
+from engine.services.ai.ai_worker import AIJobError
 from engine.storage.messages import MessageStorage
 from engine.storage.roles import RoleStorage
 from engine.storage.users import UserStorage

@@ -8,8 +8,8 @@ import asyncpg
 from engine.errors import Conflict, NotFound
 from engine.models.organization import Organization
 from engine.models.user import AccessRole, User
-from engine.services.access import require_system_admin
-from engine.services.user_service import NewUser, UserService
+from engine.services.identity.access import require_system_admin
+from engine.services.identity.user_service import NewUser, UserService
 from engine.storage.database import Database
 from engine.storage.organizations import OrganizationStorage
 from engine.storage.roles import RoleStorage

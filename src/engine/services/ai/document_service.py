@@ -7,7 +7,7 @@ from uuid import UUID
 from engine.errors import NotFound
 from engine.models.document import Document
 from engine.models.user import User
-from engine.services.access import require_org_admin
+from engine.services.identity.access import require_org_admin
 from engine.storage.database import Database
 from engine.storage.documents import DocumentStorage
 

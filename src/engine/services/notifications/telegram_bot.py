@@ -25,7 +25,7 @@ from engine.models.notification import LinkToken
 from engine.models.user import User
 from engine.notifications.base import DeliveryError
 from engine.notifications.telegram import TelegramSender
-from engine.services.scheduler_service import ProactiveAgentRunner, run_agent_safely
+from engine.services.calendar.scheduler_service import ProactiveAgentRunner, run_agent_safely
 from engine.storage.clock import DatabaseClock
 from engine.storage.database import Database
 from engine.storage.notifications import ChannelStorage

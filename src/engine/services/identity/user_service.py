@@ -9,8 +9,8 @@ import asyncpg
 
 from engine.errors import Conflict, Forbidden, NotFound, Unauthorized, Unprocessable
 from engine.models.user import AccessRole, User
-from engine.services.access import require_org_admin
-from engine.services.passwords import PasswordHasher, password_problem
+from engine.services.identity.access import require_org_admin
+from engine.services.identity.passwords import PasswordHasher, password_problem
 from engine.storage.auth_tokens import RefreshTokenStorage
 from engine.storage.database import Executor
 from engine.storage.users import UserStorage

@@ -35,7 +35,7 @@ from engine.models.notification import (
 from engine.models.user import User
 from engine.notifications.base import BaseSender, DeliveryError
 from engine.notifications.telegram import is_chat_address
-from engine.services.access import require_org_admin
+from engine.services.identity.access import require_org_admin
 from engine.storage.clock import DatabaseClock
 from engine.storage.database import Executor
 from engine.storage.notifications import ChannelStorage, NotificationLogStorage, NotificationStorage

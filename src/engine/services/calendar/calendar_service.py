@@ -27,7 +27,7 @@ from engine.models.calendar import (
     Occurrence,
 )
 from engine.models.user import User
-from engine.services.recurrence import Schedule, ScheduleError, aware, parse_zone
+from engine.services.calendar.recurrence import Schedule, ScheduleError, aware, parse_zone
 from engine.storage.calendar import CalendarRunStorage, CalendarStorage
 from engine.storage.clock import DatabaseClock
 from engine.storage.database import Database, Executor

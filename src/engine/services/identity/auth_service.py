@@ -10,8 +10,8 @@ from engine.config import Settings
 from engine.errors import RateLimited, Unauthorized
 from engine.models.auth import TokenPair
 from engine.models.user import User
-from engine.services.passwords import PasswordHasher
-from engine.services.tokens import ACCESS, REFRESH, TokenCodec, hash_token
+from engine.services.identity.passwords import PasswordHasher
+from engine.services.identity.tokens import ACCESS, REFRESH, TokenCodec, hash_token
 from engine.storage.auth_tokens import LoginFailureStorage, RefreshTokenStorage
 from engine.storage.database import Database
 from engine.storage.users import UserStorage

@@ -19,7 +19,7 @@ from uuid import UUID
 import asyncpg
 
 from engine.errors import DB_UNAVAILABLE_ERRORS
-from engine.services.events import ChatEvent, ChatEventBus
+from engine.services.chats.events import ChatEvent, ChatEventBus
 from engine.storage.messages import MessageStorage
 
 log = logging.getLogger(__name__)

@@ -31,8 +31,8 @@ from engine.models.calendar import (
     MissedPolicy,
     RunStatus,
 )
-from engine.services.notification_service import NotificationService
-from engine.services.recurrence import Schedule
+from engine.services.calendar.recurrence import Schedule
+from engine.services.notifications.notification_service import NotificationService
 from engine.storage.calendar import CalendarRunStorage, CalendarStorage
 from engine.storage.clock import DatabaseClock
 from engine.storage.database import Database

@@ -6,7 +6,7 @@ from uuid import UUID
 from engine.errors import Forbidden, NotFound, Unprocessable
 from engine.models.chat import Chat, ChatKind
 from engine.models.user import User
-from engine.services.events import ChatEvent, ChatEventBus
+from engine.services.chats.events import ChatEvent, ChatEventBus
 from engine.storage.chats import ChatStorage
 from engine.storage.database import Database
 from engine.storage.users import UserStorage

@@ -9,8 +9,8 @@ from uuid import UUID
 from engine.errors import Conflict, Forbidden, NotFound, Unprocessable
 from engine.models.chat import Chat, Message, PostedMessage
 from engine.models.user import User
-from engine.services.events import ChatEvent, ChatEventBus
-from engine.services.mentions import ParsedMentions, parse_mentions
+from engine.services.chats.events import ChatEvent, ChatEventBus
+from engine.services.chats.mentions import ParsedMentions, parse_mentions
 from engine.storage.chats import ChatStorage
 from engine.storage.database import Database
 from engine.storage.messages import MessageStorage

@@ -1,0 +1,1 @@
+"""AI roles at work: @@role answers, the background worker, proactive runs, rag documents."""

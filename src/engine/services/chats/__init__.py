@@ -1,0 +1,1 @@
+"""Chats and messages: membership, posting, mentions, live events and their cross-process relay."""

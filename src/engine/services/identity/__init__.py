@@ -1,0 +1,1 @@
+"""Who may do what: organizations, users, login, tokens, passwords, permission checks."""
