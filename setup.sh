@@ -10,7 +10,10 @@ sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)
 PY
 [ -d venv ] || "$PYTHON" -m venv venv
 venv/bin/python -m pip install -q --upgrade pip
-venv/bin/python -m pip install -q -e '.[test]'
+# Dependencies come pinned and hash-checked from requirements.lock (./lock.sh refreshes it);
+# the package itself is then installed on top without resolving anything again.
+venv/bin/python -m pip install -q --require-hashes -r requirements.lock
+venv/bin/python -m pip install -q --no-deps -e .
 if [ ! -f .env ]; then
   secret=$(venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(48))')
   admin=$(venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(12))')
