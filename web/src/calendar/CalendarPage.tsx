@@ -1,0 +1,3 @@
+export default function CalendarPage() {
+  return <div className="page" />;
+}
