@@ -8,8 +8,9 @@ export const queryClient: QueryClient = new QueryClient({
     onSuccess: () => clearBanner(),
   }),
   mutationCache: new MutationCache({
-    onError: (error, variables, _context, mutation) =>
-      showBanner(error, () => void mutation.execute(variables).catch(() => undefined)),
+    onError: (error, variables, _context, mutation) => {
+      if (!mutation.meta?.quiet) showBanner(error, () => void mutation.execute(variables).catch(() => undefined));
+    },
   }),
   defaultOptions: {
     queries: {
