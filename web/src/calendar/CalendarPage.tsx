@@ -1,4 +1,4 @@
-import { lazy, Suspense, useMemo, useState } from "react";
+import { lazy, Suspense, useEffect, useMemo, useRef, useState } from "react";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useTranslation } from "react-i18next";
 import { Link, useNavigate, useParams } from "react-router";
@@ -190,6 +190,10 @@ function EventDetails({ event, onEdit }: { event: CalendarEvent; onEdit: () => v
       navigate("/calendar");
     },
   });
+  const detailsRef = useRef<HTMLElement>(null);
+  useEffect(() => {
+    if (window.matchMedia("(max-width: 900px)").matches) detailsRef.current?.scrollIntoView({ block: "start" });
+  }, [event.id]);
   const runs = useQuery({
     queryKey: ["calendar", "runs", event.id],
     queryFn: () => calendar.runs(event.id),
@@ -200,9 +204,7 @@ function EventDetails({ event, onEdit }: { event: CalendarEvent; onEdit: () => v
       className="card"
       data-testid="event-details"
       data-event-id={event.id}
-      ref={(el) => {
-        if (el && window.matchMedia("(max-width: 900px)").matches) el.scrollIntoView({ block: "start" });
-      }}
+      ref={detailsRef}
     >
       <div className="row">
         <h2 className="grow">{event.title}</h2>

@@ -175,7 +175,7 @@ const en: Resources = {
     testResult: "Test: {{status}}",
     telegram: "Link Telegram",
     telegramHelp: "Open the link or scan the QR code with your phone, then press “Start” in the bot.",
-    telegramCommand: "Or send the bot: {{command}}",
+    telegramCommand: "Or send the bot: ",
     telegramExpires: "The link is valid until {{when}}",
     getLink: "Get link",
     log: "Delivery log",

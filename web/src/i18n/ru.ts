@@ -182,7 +182,7 @@ const ru = {
     testResult: "Тест: {{status}}",
     telegram: "Привязать Telegram",
     telegramHelp: "Откройте ссылку или отсканируйте QR-код телефоном, затем нажмите «Start» в боте.",
-    telegramCommand: "Или отправьте боту: {{command}}",
+    telegramCommand: "Или отправьте боту: ",
     telegramExpires: "Ссылка действует до {{when}}",
     getLink: "Получить ссылку",
     log: "Журнал доставки",
