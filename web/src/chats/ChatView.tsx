@@ -141,9 +141,9 @@ function ChatViewFor({ chatId }: { chatId: string }) {
   );
   const roleCandidates = useMemo(() => roles.map((r) => ({ value: r.code, label: r.name })), [roles]);
 
-  const notFound =
-    (chat.error instanceof ApiError && chat.error.status === 404) ||
-    (data.loadError instanceof ApiError && data.loadError.status === 404);
+  // 404: not a member or another organization's chat; 422: not even a chat id.
+  const missing = (error: unknown) => error instanceof ApiError && (error.status === 404 || error.status === 422);
+  const notFound = missing(chat.error) || missing(data.loadError);
   if (notFound) return <NotFound />;
 
   const title = chat.data ? chatTitle(chat.data, me?.id, byId, t("chats.untitled")) : "";
