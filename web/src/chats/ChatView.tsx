@@ -196,7 +196,7 @@ function ChatViewFor({ chatId }: { chatId: string }) {
           </button>
         </div>
       )}
-      <ol className="messages" ref={listRef} onScroll={onScroll} data-testid="message-list" aria-live="polite">
+      <ol className="messages" ref={listRef} onScroll={onScroll} data-testid="message-list">
         <li className="older">
           {nextBeforeId !== null ? (
             <button type="button" data-testid="load-older" disabled={loadingOlder} onClick={() => void loadOlder()}>
