@@ -72,6 +72,11 @@ function ChatViewFor({ chatId }: { chatId: string }) {
     return () => document.removeEventListener("visibilitychange", markRead);
   }, [newest, chatId, chat.data?.last_read_message_id, queryClient]);
 
+  // The chat list shows the last message: refresh it when a new one arrives here.
+  useEffect(() => {
+    if (newest !== null) void queryClient.invalidateQueries({ queryKey: ["chats"] });
+  }, [newest, queryClient]);
+
   useEffect(() => {
     if (data.streamState === "revoked") void queryClient.invalidateQueries({ queryKey: ["chats"] });
   }, [data.streamState, queryClient]);
