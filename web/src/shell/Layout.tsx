@@ -4,7 +4,6 @@ import { auth } from "../api";
 import { useTranslation } from "react-i18next";
 import { Navigate, NavLink, Outlet, useLocation, useNavigate } from "react-router";
 import { isAdmin, isSystemAdmin, logout, setUser, useCurrentUser } from "../auth/session";
-import { queryClient } from "./queryClient";
 import { ErrorBanner } from "./ErrorBanner";
 import { LanguageSwitch } from "./LanguageSwitch";
 
@@ -70,10 +69,7 @@ export function Layout() {
           className="link-button"
           data-testid="logout"
           onClick={() => {
-            void logout().then(() => {
-              queryClient.clear();
-              navigate("/login");
-            });
+            void logout().then(() => navigate("/login"));
           }}
         >
           {t("nav.logout")}
