@@ -21,6 +21,8 @@ from engine.schemas.chats import (
     MessageOut,
     MessagePageOut,
     PostedMessageOut,
+    ReadMarkIn,
+    UnresolvedMentionOut,
 )
 from engine.services.chats.events import ChatEvent
 
@@ -97,6 +99,12 @@ async def remove_member(chat_id: UUID, user_id: UUID, user: CurrentUser, engine:
     await engine.chats.remove_member(user, chat_id, user_id)
 
 
+@router.post("/{chat_id}/read", status_code=status.HTTP_204_NO_CONTENT)
+async def mark_read(chat_id: UUID, body: ReadMarkIn, user: CurrentUser, engine: Engine) -> None:
+    """Move your read marker forward to `message_id` (never back); unread counts follow it."""
+    await engine.chats.mark_read(user, chat_id, body.message_id)
+
+
 @router.post(
     "/{chat_id}/messages", response_model=PostedMessageOut, status_code=status.HTTP_201_CREATED
 )
@@ -110,6 +118,10 @@ async def post_message(
         message=MessageOut.of(posted.message),
         ai_message_ids=[m.id for m in posted.ai_messages],
         mentioned_user_ids=posted.mentioned_user_ids,
+        unresolved_mentions=[
+            UnresolvedMentionOut.model_validate(m, from_attributes=True)
+            for m in posted.unresolved_mentions
+        ],
     )
 
 
@@ -188,7 +200,7 @@ async def chat_events(
     """Server-Sent Events: `message.created`, `message.updated`, `message.status`,
     `message.deleted`, `ai.token` (streamed answer text). Missed messages since `after_id`
     (or the `Last-Event-ID` header) are replayed first."""
-    await engine.chats.get(user, chat_id)
+    await engine.chats.require_member(user, chat_id)
     if after_id is None and last_event_id and last_event_id.isdigit():
         after_id = int(last_event_id)
 
