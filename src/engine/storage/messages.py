@@ -169,6 +169,15 @@ class MessageStorage:
         )
         return Message.from_row(row) if row else None
 
+    async def latest_id(self, org_id: UUID, chat_id: UUID) -> int:
+        """The id of the chat's newest live message; 0 when it has none."""
+        latest = await self.pool.fetchval(
+            "SELECT max(id) FROM messages WHERE org_id = $1 AND chat_id = $2 AND NOT is_deleted",
+            org_id,
+            chat_id,
+        )
+        return int(latest or 0)
+
     async def page(
         self,
         org_id: UUID,

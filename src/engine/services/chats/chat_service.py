@@ -4,9 +4,10 @@ import logging
 from uuid import UUID
 
 from engine.errors import Forbidden, NotFound, Unprocessable
+from engine.models.access import Revocation, RevocationReason
 from engine.models.chat import Chat, ChatKind
 from engine.models.user import User
-from engine.services.chats.events import ChatEvent, ChatEventBus
+from engine.services.chats.events import ChatEvent, ChatEventBus, EventType
 from engine.storage.chats import ChatStorage
 from engine.storage.database import Database
 from engine.storage.users import UserStorage
@@ -92,7 +93,7 @@ class ChatService:
         chat = await self.require_member(actor, chat_id)
         await self._require_manager(actor, chat)
         await self.chats.rename(actor.org_id, chat_id, title)
-        self.bus.publish(chat_id, ChatEvent("chat.updated", {"chat_id": str(chat_id)}))
+        self.bus.publish(chat_id, ChatEvent(EventType.CHAT_UPDATED, {"chat_id": str(chat_id)}))
         return await self.get(actor, chat_id)
 
     async def set_archived(self, actor: User, chat_id: UUID, archived: bool) -> Chat:
@@ -110,7 +111,7 @@ class ChatService:
         if len(chat.member_ids) >= MAX_MEMBERS:
             raise Unprocessable(f"a chat has at most {MAX_MEMBERS} members")
         await self.chats.add_member(actor.org_id, chat_id, user_id)
-        self.bus.publish(chat_id, ChatEvent("chat.member_added", {"user_id": str(user_id)}))
+        self.bus.publish(chat_id, ChatEvent(EventType.CHAT_MEMBER_ADDED, {"user_id": str(user_id)}))
         return await self.get(actor, chat_id)
 
     async def remove_member(self, actor: User, chat_id: UUID, user_id: UUID) -> None:
@@ -121,4 +122,11 @@ class ChatService:
             await self._require_manager(actor, chat)
         if not await self.chats.remove_member(actor.org_id, chat_id, user_id):
             raise NotFound("member not found")
-        self.bus.publish(chat_id, ChatEvent("chat.member_removed", {"user_id": str(user_id)}))
+        self.bus.revoke(
+            Revocation(
+                RevocationReason.MEMBER_REMOVED, actor.org_id, user_id=user_id, chat_id=chat_id
+            )
+        )
+        self.bus.publish(
+            chat_id, ChatEvent(EventType.CHAT_MEMBER_REMOVED, {"user_id": str(user_id)})
+        )

@@ -9,7 +9,7 @@ from uuid import UUID
 from engine.errors import Conflict, Forbidden, NotFound, Unprocessable
 from engine.models.chat import Chat, Message, PostedMessage, UnresolvedMention
 from engine.models.user import User
-from engine.services.chats.events import ChatEvent, ChatEventBus
+from engine.services.chats.events import ChatEvent, ChatEventBus, EventType
 from engine.services.chats.mentions import ParsedMentions, parse_mentions
 from engine.storage.chats import ChatStorage
 from engine.storage.database import Database
@@ -59,7 +59,7 @@ class MessageService:
             if message is None:
                 await self._explain_refusal(actor, chat_id, reply_to_id)
             assert message is not None
-            self.bus.publish(chat_id, ChatEvent("message.created", message=message))
+            self.bus.publish(chat_id, ChatEvent(EventType.MESSAGE_CREATED, message=message))
             return PostedMessage(message)
 
         if not parsed.usernames:
@@ -104,7 +104,7 @@ class MessageService:
                     actor.org_id, chat_id, message.id, [u.id for u in mentioned], conn=conn
                 )
         for published in (message, *placeholders):
-            self.bus.publish(chat_id, ChatEvent("message.created", message=published))
+            self.bus.publish(chat_id, ChatEvent(EventType.MESSAGE_CREATED, message=published))
         await self._notify_mentioned(actor, chat, message, mentioned)
         if self.submit_ai_job is not None:
             for placeholder in placeholders:
@@ -130,7 +130,7 @@ class MessageService:
         message, placeholders = inserted
         answered = {p.role_code for p in placeholders if p.role_code}
         for published in (message, *placeholders):
-            self.bus.publish(chat_id, ChatEvent("message.created", message=published))
+            self.bus.publish(chat_id, ChatEvent(EventType.MESSAGE_CREATED, message=published))
         if self.submit_ai_job is not None:
             for placeholder in placeholders:
                 self.submit_ai_job(placeholder.id)
@@ -197,7 +197,7 @@ class MessageService:
         updated = await self.messages.edit(actor.org_id, chat_id, message_id, content)
         if updated is None:
             raise NotFound("message not found")
-        self.bus.publish(chat_id, ChatEvent("message.updated", message=updated))
+        self.bus.publish(chat_id, ChatEvent(EventType.MESSAGE_UPDATED, message=updated))
         return updated
 
     async def delete(self, actor: User, chat_id: UUID, message_id: int) -> None:
@@ -205,7 +205,7 @@ class MessageService:
         if message.author_id != actor.id and not actor.is_org_admin:
             raise Forbidden("you may only delete your own messages")
         await self.messages.soft_delete(actor.org_id, chat_id, message_id)
-        self.bus.publish(chat_id, ChatEvent("message.deleted", {"id": message_id}))
+        self.bus.publish(chat_id, ChatEvent(EventType.MESSAGE_DELETED, {"id": message_id}))
 
     async def set_validation(
         self, actor: User, chat_id: UUID, message_id: int, *, validated: bool
@@ -220,7 +220,7 @@ class MessageService:
         )
         if updated is None:
             raise NotFound("message not found")
-        self.bus.publish(chat_id, ChatEvent("message.updated", message=updated))
+        self.bus.publish(chat_id, ChatEvent(EventType.MESSAGE_UPDATED, message=updated))
         return updated
 
 
