@@ -172,6 +172,27 @@ async def test_logout_ends_only_that_sessions_streams(
         assert second.closed_at is None
 
 
+async def test_a_refreshed_token_keeps_its_session(
+    api: Api, client: httpx.AsyncClient, live_url: str
+) -> None:
+    """The web client refreshes silently: a stream opened with the refreshed access token
+    still ends when the session logs out (with its latest refresh token)."""
+    org = await api.create_org(members=1)
+    bob = org.members[0]
+    chat = await create_chat(client, bob)
+    refreshed = await client.post("/api/v1/auth/refresh", json={"refresh_token": bob.refresh_token})
+    assert refreshed.status_code == 200
+    tokens = refreshed.json()
+    headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+    async with EventStream(live_url, events_path(chat), headers) as stream:
+        started = time.monotonic()
+        response = await client.post(
+            "/api/v1/auth/logout", json={"refresh_token": tokens["refresh_token"]}
+        )
+        assert response.status_code == 204
+        await assert_revoked(stream, RevocationReason.LOGGED_OUT, started)
+
+
 async def test_removal_from_one_chat_leaves_other_chats_streaming(
     api: Api, client: httpx.AsyncClient, live_url: str
 ) -> None:
