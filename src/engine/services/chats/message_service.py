@@ -86,23 +86,25 @@ class MessageService:
             if name not in found or found[name].id not in members
         ]
         unresolved += _unknown_roles(parsed, set(roles_by_code))
+        placeholders: list[Message] = []
         async with self.db.transaction() as conn:
             message = await self.messages.insert_by_member(
                 actor.org_id, chat_id, actor.id, content, reply_to_id, conn=conn
             )
-            if message is None:
-                await self._explain_refusal(actor, chat_id, reply_to_id)
-            assert message is not None
-            placeholders = [
-                await self.messages.insert_ai_placeholder(
-                    actor.org_id, chat_id, role.code, message.id, actor.id, conn=conn
-                )
-                for role in roles
-            ]
-            if mentioned:
-                await self.messages.insert_mentions(
-                    actor.org_id, chat_id, message.id, [u.id for u in mentioned], conn=conn
-                )
+            if message is not None:
+                placeholders = [
+                    await self.messages.insert_ai_placeholder(
+                        actor.org_id, chat_id, role.code, message.id, actor.id, conn=conn
+                    )
+                    for role in roles
+                ]
+                if mentioned:
+                    await self.messages.insert_mentions(
+                        actor.org_id, chat_id, message.id, [u.id for u in mentioned], conn=conn
+                    )
+        if message is None:  # explained outside the transaction: it reads on another connection
+            await self._explain_refusal(actor, chat_id, reply_to_id)
+        assert message is not None
         for published in (message, *placeholders):
             self.bus.publish(chat_id, ChatEvent(EventType.MESSAGE_CREATED, message=published))
         await self._notify_mentioned(actor, chat, message, mentioned)
