@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     jwt_secret: SecretStr | None = None
     jwt_issuer: str = "rugpt-engine"
     jwt_audience: str = "rugpt-api"
-    access_token_ttl_seconds: int = Field(900, ge=30)
+    access_token_ttl_seconds: int = Field(900, ge=2)
     refresh_token_ttl_seconds: int = Field(30 * 24 * 3600, ge=60)
     bcrypt_rounds: int = Field(12, ge=4, le=16)
 

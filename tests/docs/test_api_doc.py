@@ -51,3 +51,29 @@ def test_every_documented_route_has_a_curl_example() -> None:
         if "curl " not in body
     ]
     assert not without, f"no curl example under: {without}"
+
+
+def _events_section() -> str:
+    text = API_DOC.read_text("utf-8")
+    start = text.index("### `GET /api/v1/chats/{chat_id}/events`")
+    return text[start : text.index("\n## ", start)]
+
+
+def _first_column(section: str, header: str) -> set[str]:
+    """The backticked names in the first column of the table whose header row starts so."""
+    table = section[section.index(f"| {header} |") :].split("\n\n", 1)[0]
+    return set(re.findall(r"^\| `([^`]+)` \|", table, re.MULTILINE))
+
+
+def test_every_event_type_the_stream_sends_is_documented() -> None:
+    from engine.services.chats.events import EventType
+
+    documented = _first_column(_events_section(), "event")
+    assert documented == {kind.value for kind in EventType}
+
+
+def test_every_revocation_reason_is_documented() -> None:
+    from engine.models.access import RevocationReason
+
+    documented = _first_column(_events_section(), "reason")
+    assert documented == {reason.value for reason in RevocationReason}

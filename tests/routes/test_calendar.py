@@ -289,3 +289,75 @@ async def test_switching_kinds_recomputes_the_schedule(api: Api, client: httpx.A
     )
     assert daily.status_code == 200, daily.text
     assert parse(daily.json()["next_occurrence_at"]).minute == 30
+
+
+PREVIEW = "/api/v1/calendar/preview"
+
+
+async def test_preview_lists_the_next_occurrences_from_now(
+    api: Api, client: httpx.AsyncClient
+) -> None:
+    org = await api.create_org(members=1)
+    alice = org.members[0]
+    body = {
+        "starts_at": "2020-01-01T09:00:00",
+        "kind": "recurring",
+        "cron": "0 9 * * 1",
+        "timezone": "Europe/Moscow",
+        "count": 3,
+    }
+    response = await client.post(PREVIEW, headers=alice.headers, json=body)
+    assert response.status_code == 200, response.text
+    occurrences = [parse(value) for value in response.json()["occurrences"]]
+    assert len(occurrences) == 3
+    now = datetime.now(UTC)
+    assert now <= occurrences[0] <= now + timedelta(days=7)
+    for instant in occurrences:
+        assert instant.utcoffset() == timedelta(0)
+        local = instant.astimezone(ZoneInfo("Europe/Moscow"))
+        assert (local.weekday(), local.hour, local.minute) == (0, 9, 0)
+    assert occurrences[1] - occurrences[0] == timedelta(days=7)
+    default = await client.post(PREVIEW, headers=alice.headers, json={**body, "count": None})
+    assert default.status_code == 422  # count is a number when given
+    body.pop("count")
+    assert (
+        len((await client.post(PREVIEW, headers=alice.headers, json=body)).json()["occurrences"])
+        == 5
+    )
+    capped = await client.post(
+        PREVIEW,
+        headers=alice.headers,
+        json={**body, "max_occurrences": 2, "starts_at": iso(future(1))},
+    )
+    assert len(capped.json()["occurrences"]) == 2
+    one_time = await client.post(
+        PREVIEW, headers=alice.headers, json={"starts_at": iso(future(2)), "count": 10}
+    )
+    assert [parse(v) for v in one_time.json()["occurrences"]] == [future(2)]
+    past = await client.post(
+        PREVIEW, headers=alice.headers, json={"starts_at": "2020-01-01T00:00:00Z"}
+    )
+    assert past.status_code == 200 and past.json()["occurrences"] == []
+    # nothing is saved
+    assert (await client.get(EVENTS, headers=alice.headers)).json() == []
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        ({"cron": "not a cron"}, "cron"),
+        ({"cron": None}, "cron"),
+        ({"timezone": "Mars/Olympus"}, "zone"),
+        ({"count": 0}, "count"),
+        ({"count": 51}, "count"),
+        ({"until_at": "2019-01-01T00:00:00Z"}, "until_at"),
+    ],
+)
+async def test_preview_refuses_an_unusable_schedule(
+    api: Api, client: httpx.AsyncClient, change: dict[str, Any], needle: str
+) -> None:
+    org = await api.create_org(members=1)
+    body = {"starts_at": iso(future()), "kind": "recurring", "cron": "0 9 * * *", **change}
+    response = await client.post(PREVIEW, headers=org.members[0].headers, json=body)
+    assert response.status_code == 422, response.text
+    assert needle in str(response.json()["detail"]).lower()

@@ -201,6 +201,12 @@ ROUTE_BODIES: dict[tuple[str, str], Body] = {
     ("POST", "/api/v1/chats/{chat_id}/members"): lambda o: {"user_id": o.ids["user_id"][0]},
     ("POST", "/api/v1/chats/{chat_id}/messages"): lambda o: {"content": "pwned @@lawyer"},
     ("PATCH", "/api/v1/chats/{chat_id}/messages/{message_id}"): lambda o: {"content": "pwned"},
+    ("POST", "/api/v1/chats/{chat_id}/read"): lambda o: {"message_id": int(o.ids["message_id"][0])},
+    ("POST", "/api/v1/calendar/preview"): lambda o: {
+        "starts_at": "2031-06-01T09:00:00Z",
+        "kind": "recurring",
+        "cron": "0 9 * * *",
+    },
     ("POST", "/api/v1/organizations/{org_id}/documents"): lambda o: {
         "title": "pwned",
         "content": "pwned",

@@ -16,6 +16,7 @@ class TokenClaims:
     jti: str
     issued_at: datetime
     expires_at: datetime
+    session_id: UUID | None = None  # the refresh-token family of a login (access tokens)
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,20 @@ class AIStatus(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class LastMessage:
+    """The start of a chat's newest live message, for chat lists."""
+
+    PREVIEW_CHARS = 200
+
+    id: int
+    kind: str
+    author_id: UUID | None
+    role_code: str | None
+    content: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Chat:
     id: UUID
     org_id: UUID
@@ -31,9 +45,24 @@ class Chat:
     created_at: datetime
     updated_at: datetime
     member_ids: tuple[UUID, ...] = ()
+    # the reader's view (chat lists and single reads): absent from membership checks
+    last_message: LastMessage | None = None
+    unread_count: int = 0
+    last_read_message_id: int | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> Chat:
+        has_view = "unread_count" in row
+        last_message = None
+        if has_view and row["lm_id"] is not None:
+            last_message = LastMessage(
+                id=row["lm_id"],
+                kind=row["lm_kind"],
+                author_id=row["lm_author_id"],
+                role_code=row["lm_role_code"],
+                content=row["lm_content"],
+                created_at=row["lm_created_at"],
+            )
         return cls(
             id=row["id"],
             org_id=row["org_id"],
@@ -45,6 +74,9 @@ class Chat:
             created_at=row["created_at"],
             updated_at=row["updated_at"],
             member_ids=tuple(row["member_ids"] or ()) if "member_ids" in row else (),
+            last_message=last_message,
+            unread_count=row["unread_count"] if has_view else 0,
+            last_read_message_id=row["last_read_message_id"] if has_view else None,
         )
 
 
@@ -100,12 +132,22 @@ class Message:
 
 
 @dataclass(frozen=True, slots=True)
+class UnresolvedMention:
+    """A mention that reached nobody: `@name` of no member, `@@code` of no active role."""
+
+    text: str
+    kind: str  # "user" | "role"
+    reason: str  # "unknown_user" | "not_member" | "unknown_role"
+
+
+@dataclass(frozen=True, slots=True)
 class PostedMessage:
     """A human message as accepted, with the AI answers it queued."""
 
     message: Message
     ai_messages: list[Message] = field(default_factory=list)
     mentioned_user_ids: list[UUID] = field(default_factory=list)
+    unresolved_mentions: list[UnresolvedMention] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,8 @@ from engine.schemas.calendar import (
     EventRunOut,
     EventUpdateIn,
     OccurrenceOut,
+    SchedulePreviewIn,
+    SchedulePreviewOut,
 )
 from engine.services.calendar.calendar_service import MAX_OCCURRENCES_PER_QUERY
 
@@ -24,6 +26,17 @@ router = APIRouter(prefix="/calendar", tags=["calendar"])
 async def create_event(body: EventCreateIn, user: CurrentUser, engine: Engine) -> EventOut:
     event = await engine.calendar.create_event(user, NewEvent(**body.model_dump()))
     return EventOut.model_validate(event)
+
+
+@router.post("/preview", response_model=SchedulePreviewOut)
+async def preview_schedule(
+    body: SchedulePreviewIn, user: CurrentUser, engine: Engine
+) -> SchedulePreviewOut:
+    """The next occurrences from now of a schedule, before saving the event; an unusable
+    cron or time zone is a 422."""
+    fields = body.model_dump(exclude={"count"})
+    occurrences = await engine.calendar.preview(user, NewEvent(title="", **fields), body.count)
+    return SchedulePreviewOut(occurrences=occurrences)
 
 
 @router.get("/events", response_model=list[EventOut])

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Query, Request, Response, status
 from sse_starlette.sse import EventSourceResponse
 
 from engine.models.chat import ChatKind
-from engine.routes.deps import MAX_PAGE_SIZE, CurrentUser, Engine, PageParams
+from engine.routes.deps import MAX_PAGE_SIZE, CurrentSession, CurrentUser, Engine, PageParams
 from engine.schemas.chats import (
     ChatCreateIn,
     ChatOut,
@@ -21,14 +21,15 @@ from engine.schemas.chats import (
     MessageOut,
     MessagePageOut,
     PostedMessageOut,
+    ReadMarkIn,
+    UnresolvedMentionOut,
 )
+from engine.services.chats.chat_stream import PING_SECONDS, StreamGrant
 from engine.services.chats.events import ChatEvent
 
 router = APIRouter(prefix="/chats", tags=["chats"])
 
 MessageId = Annotated[int, Query(ge=1, le=2**62)]
-REPLAY_LIMIT = 200
-SSE_PING_SECONDS = 15
 SSE_EVENT_SCHEMA: dict[str, Any] = {
     "description": "one server-sent event; `data` is JSON (a MessageOut for message events)",
     "type": "object",
@@ -97,6 +98,12 @@ async def remove_member(chat_id: UUID, user_id: UUID, user: CurrentUser, engine:
     await engine.chats.remove_member(user, chat_id, user_id)
 
 
+@router.post("/{chat_id}/read", status_code=status.HTTP_204_NO_CONTENT)
+async def mark_read(chat_id: UUID, body: ReadMarkIn, user: CurrentUser, engine: Engine) -> None:
+    """Move your read marker forward to `message_id` (never back); unread counts follow it."""
+    await engine.chats.mark_read(user, chat_id, body.message_id)
+
+
 @router.post(
     "/{chat_id}/messages", response_model=PostedMessageOut, status_code=status.HTTP_201_CREATED
 )
@@ -110,6 +117,10 @@ async def post_message(
         message=MessageOut.of(posted.message),
         ai_message_ids=[m.id for m in posted.ai_messages],
         mentioned_user_ids=posted.mentioned_user_ids,
+        unresolved_mentions=[
+            UnresolvedMentionOut.model_validate(m, from_attributes=True)
+            for m in posted.unresolved_mentions
+        ],
     )
 
 
@@ -168,8 +179,16 @@ async def reject_message(
 def _encode(event: ChatEvent) -> dict[str, Any]:
     if event.message is not None:
         payload: Any = MessageOut.of(event.message).model_dump(mode="json")
-        return {"event": event.type, "data": json.dumps(payload), "id": str(event.message.id)}
-    return {"event": event.type, "data": json.dumps(event.data, default=str)}
+        return {
+            "event": event.type.value,
+            "data": json.dumps(payload),
+            "id": str(event.message.id),
+        }
+    return {"event": event.type.value, "data": json.dumps(event.data, default=str)}
+
+
+def _is_message_id(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) <= 18
 
 
 @router.get(
@@ -180,34 +199,26 @@ def _encode(event: ChatEvent) -> dict[str, Any]:
 async def chat_events(
     chat_id: UUID,
     request: Request,
-    user: CurrentUser,
+    session: CurrentSession,
     engine: Engine,
     after_id: Annotated[int | None, Query(ge=0, le=2**62)] = None,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> EventSourceResponse:
-    """Server-Sent Events: `message.created`, `message.updated`, `message.status`,
-    `message.deleted`, `ai.token` (streamed answer text). Missed messages since `after_id`
-    (or the `Last-Event-ID` header) are replayed first."""
-    await engine.chats.get(user, chat_id)
-    if after_id is None and last_event_id and last_event_id.isdigit():
+    """Server-Sent Events of the chat (docs/api.md lists every event type). Missed messages
+    since `after_id` (or the `Last-Event-ID` header) are replayed first. The stream ends with
+    `access.revoked` when the caller loses access or the access token expires."""
+    user, claims = session
+    await engine.chats.require_member(user, chat_id)
+    if after_id is None and last_event_id and _is_message_id(last_event_id):
         after_id = int(last_event_id)
+    grant = StreamGrant(user, chat_id, claims.session_id, claims.expires_at.timestamp())
+    events = engine.streams.events(
+        grant, after_id=after_id, is_disconnected=request.is_disconnected
+    )
 
     async def stream() -> AsyncIterator[dict[str, Any]]:
-        async with engine.bus.subscribe(chat_id) as queue:
-            yield {"event": "ready", "data": json.dumps({"chat_id": str(chat_id)})}
-            if after_id is not None:
-                missed = await engine.storages.messages.page(
-                    user.org_id, chat_id, limit=REPLAY_LIMIT, after_id=after_id
-                )
-                for message in missed:
-                    yield _encode(ChatEvent("message.created", message=message))
-            while True:
-                try:
-                    event = await asyncio.wait_for(queue.get(), timeout=SSE_PING_SECONDS)
-                except TimeoutError:
-                    if await request.is_disconnected():
-                        break
-                    continue
+        async with aclosing(events):  # unsubscribes at once however the response ends
+            async for event in events:
                 yield _encode(event)
 
-    return EventSourceResponse(stream(), ping=SSE_PING_SECONDS, headers={"X-Accel-Buffering": "no"})
+    return EventSourceResponse(stream(), ping=PING_SECONDS, headers={"X-Accel-Buffering": "no"})

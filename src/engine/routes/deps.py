@@ -8,6 +8,7 @@ from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from engine.errors import Unauthorized
+from engine.models.auth import TokenClaims
 from engine.models.user import User
 from engine.services.engine import EngineService
 
@@ -34,6 +35,19 @@ async def get_current_user(
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+async def get_current_session(
+    engine: Engine,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> tuple[User, TokenClaims]:
+    """The current user with their access token's claims (for what outlives the request)."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("missing bearer token")
+    return await engine.auth.authenticate_session(credentials.credentials)
+
+
+CurrentSession = Annotated[tuple[User, TokenClaims], Depends(get_current_session)]
 
 
 class Page:

@@ -36,6 +36,23 @@ class EventCreateIn(WriteModel):
     is_active: bool = True
 
 
+class SchedulePreviewIn(WriteModel):
+    """The schedule fields of an event; naive datetimes are read in `timezone`."""
+
+    starts_at: datetime
+    kind: Literal["one_time", "recurring"] = "one_time"
+    cron: CronText | None = None
+    timezone: ZoneName = "UTC"
+    until_at: datetime | None = None
+    max_occurrences: int | None = Field(None, ge=1, le=10_000)
+    remind_before_minutes: int = Field(0, ge=0, le=43_200)
+    count: int = Field(5, ge=1, le=50, description="how many occurrences to list")
+
+
+class SchedulePreviewOut(ReadModel):
+    occurrences: list[datetime] = Field(description="the next occurrence starts from now, UTC")
+
+
 class EventUpdateIn(WriteModel):
     title: Title | None = None
     description: LongText | None = None

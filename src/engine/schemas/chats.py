@@ -6,7 +6,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from engine.models.chat import Chat, Message
+from engine.models.chat import Chat, LastMessage, Message
 from engine.schemas.base import WriteModel
 from engine.schemas.common import LongText, ShortText
 
@@ -25,6 +25,15 @@ class MemberAddIn(WriteModel):
     user_id: UUID
 
 
+class LastMessageOut(BaseModel):
+    id: int
+    kind: str
+    author_id: UUID | None
+    role_code: str | None
+    content: str = Field(description=f"the first {LastMessage.PREVIEW_CHARS} characters")
+    created_at: datetime
+
+
 class ChatOut(BaseModel):
     id: UUID
     kind: str
@@ -34,9 +43,15 @@ class ChatOut(BaseModel):
     member_ids: list[UUID]
     last_message_at: datetime | None
     created_at: datetime
+    last_message: LastMessageOut | None = Field(description="the newest live message")
+    unread_count: int = Field(description="live messages by others after the caller's read marker")
+    last_read_message_id: int | None = Field(
+        description="the caller's read marker (POST /chats/{id}/read)"
+    )
 
     @classmethod
     def of(cls, chat: Chat) -> ChatOut:
+        last = chat.last_message
         return cls(
             id=chat.id,
             kind=chat.kind.value,
@@ -46,7 +61,16 @@ class ChatOut(BaseModel):
             member_ids=list(chat.member_ids),
             last_message_at=chat.last_message_at,
             created_at=chat.created_at,
+            last_message=LastMessageOut.model_validate(last, from_attributes=True)
+            if last
+            else None,
+            unread_count=chat.unread_count,
+            last_read_message_id=chat.last_read_message_id,
         )
+
+
+class ReadMarkIn(WriteModel):
+    message_id: int = Field(ge=1, le=2**62)
 
 
 class MessageIn(WriteModel):
@@ -102,10 +126,19 @@ class MessageOut(BaseModel):
         )
 
 
+class UnresolvedMentionOut(BaseModel):
+    text: str = Field(description="the mention as written, `@name` or `@@code`")
+    kind: Literal["user", "role"]
+    reason: Literal["unknown_user", "not_member", "unknown_role"]
+
+
 class PostedMessageOut(BaseModel):
     message: MessageOut
     ai_message_ids: list[int]
     mentioned_user_ids: list[UUID]
+    unresolved_mentions: list[UnresolvedMentionOut] = Field(
+        description="mentions that reached nobody (the message is posted all the same)"
+    )
 
 
 class MessagePageOut(BaseModel):

@@ -35,6 +35,7 @@ from engine.services.background import PeriodicTask
 from engine.services.calendar.calendar_service import CalendarService
 from engine.services.calendar.scheduler_service import ProactiveAgentRunner, SchedulerService
 from engine.services.chats.chat_service import ChatService
+from engine.services.chats.chat_stream import ChatStreamService
 from engine.services.chats.event_relay import PgEventRelay
 from engine.services.chats.events import ChatEventBus
 from engine.services.chats.message_service import MessageService
@@ -146,6 +147,7 @@ class EngineService:
     health: HealthService
     bus: ChatEventBus
     chats: ChatService
+    streams: ChatStreamService
     messages: MessageService
     documents: DocumentService
     llm: LLMGate
@@ -272,26 +274,28 @@ class EngineService:
             proactive_runner,
             clock,
         )
+        auth = AuthService(
+            settings, db, storages.users, storages.refresh_tokens, storages.login_failures, hasher
+        )
+        organizations = OrganizationService(db, storages.organizations, storages.roles, users)
+        for revoker in (auth, users, organizations):
+            revoker.on_revoked = bus.revoke
         return cls(
             settings=settings,
             db=db,
             storages=storages,
             http=http,
             prompts=prompts,
-            auth=AuthService(
-                settings,
-                db,
-                storages.users,
-                storages.refresh_tokens,
-                storages.login_failures,
-                hasher,
-            ),
+            auth=auth,
             users=users,
-            organizations=OrganizationService(db, storages.organizations, storages.roles, users),
+            organizations=organizations,
             roles=RoleService(storages.roles, prompts),
             health=HealthService(db, LLMProbe(settings, http), gate, lambda: ai_worker.active_jobs),
             bus=bus,
             chats=ChatService(db, storages.chats, storages.users, bus),
+            streams=ChatStreamService(
+                bus, storages.chats, storages.messages, storages.users, storages.organizations
+            ),
             messages=messages,
             documents=DocumentService(db, storages.documents),
             llm=gate,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from engine.models.chat import Chat, ChatKind
+from engine.models.chat import Chat, ChatKind, LastMessage
 from engine.storage.database import Executor
 
 _CHAT = (
@@ -11,6 +11,23 @@ _CHAT = (
     "ARRAY(SELECT m.user_id FROM chat_members m WHERE m.chat_id = c.id AND m.is_active "
     "ORDER BY m.joined_at, m.user_id) AS member_ids"
 )
+
+# What a member sees in a chat list: the chat, its last live message, the member's read
+# marker and how many live messages by others came after it. Needs `me` (the member's row)
+# joined; both subqueries walk the (org_id, chat_id, id) index of live messages.
+_CHAT_VIEW = f"""{_CHAT}, me.last_read_message_id,
+    lm.id AS lm_id, lm.kind AS lm_kind, lm.author_id AS lm_author_id,
+    lm.role_code AS lm_role_code, lm.content AS lm_content, lm.created_at AS lm_created_at,
+    (SELECT count(*) FROM messages u
+     WHERE u.org_id = c.org_id AND u.chat_id = c.id AND NOT u.is_deleted
+       AND u.id > coalesce(me.last_read_message_id, 0)
+       AND u.author_id IS DISTINCT FROM me.user_id) AS unread_count"""
+_LAST_MESSAGE = f"""LEFT JOIN LATERAL (
+        SELECT m.id, m.kind, m.author_id, m.role_code,
+               left(m.content, {LastMessage.PREVIEW_CHARS}) AS content, m.created_at
+        FROM messages m
+        WHERE m.org_id = c.org_id AND m.chat_id = c.id AND NOT m.is_deleted
+        ORDER BY m.id DESC LIMIT 1) lm ON true"""
 
 
 class ChatStorage:
@@ -69,6 +86,19 @@ class ChatStorage:
         )
         return Chat.from_row(row) if row else None
 
+    async def view_for_member(self, org_id: UUID, chat_id: UUID, user_id: UUID) -> Chat | None:
+        """As get_for_member, with the last message, read marker and unread count."""
+        row = await self.pool.fetchrow(
+            f"""SELECT {_CHAT_VIEW} FROM chats c
+                JOIN chat_members me ON me.chat_id = c.id AND me.user_id = $3 AND me.is_active
+                {_LAST_MESSAGE}
+                WHERE c.org_id = $1 AND c.id = $2 AND NOT c.is_deleted""",
+            org_id,
+            chat_id,
+            user_id,
+        )
+        return Chat.from_row(row) if row else None
+
     async def get(self, org_id: UUID, chat_id: UUID) -> Chat | None:
         row = await self.pool.fetchrow(
             f"SELECT {_CHAT} FROM chats c WHERE c.org_id = $1 AND c.id = $2 AND NOT c.is_deleted",
@@ -81,8 +111,9 @@ class ChatStorage:
         self, org_id: UUID, user_id: UUID, *, include_archived: bool, limit: int, offset: int
     ) -> list[Chat]:
         rows = await self.pool.fetch(
-            f"""SELECT {_CHAT} FROM chats c
+            f"""SELECT {_CHAT_VIEW} FROM chats c
                 JOIN chat_members me ON me.chat_id = c.id AND me.user_id = $2 AND me.is_active
+                {_LAST_MESSAGE}
                 WHERE c.org_id = $1 AND NOT c.is_deleted AND ($3 OR NOT c.is_archived)
                 ORDER BY coalesce(c.last_message_at, c.created_at) DESC, c.id
                 LIMIT $4 OFFSET $5""",
@@ -126,6 +157,22 @@ class ChatStorage:
             org_id,
             chat_id,
             user_id,
+        )
+        return status.endswith(" 1")
+
+    async def mark_read(self, org_id: UUID, chat_id: UUID, user_id: UUID, message_id: int) -> bool:
+        """Move the member's read marker forward to `message_id` (never back); False when
+        `message_id` is not a message of the chat."""
+        status = await self.pool.execute(
+            """UPDATE chat_members
+               SET last_read_message_id = greatest(coalesce(last_read_message_id, 0), $4)
+               WHERE org_id = $1 AND chat_id = $2 AND user_id = $3 AND is_active
+                 AND EXISTS (SELECT 1 FROM messages
+                             WHERE org_id = $1 AND chat_id = $2 AND id = $4)""",
+            org_id,
+            chat_id,
+            user_id,
+            message_id,
         )
         return status.endswith(" 1")
 

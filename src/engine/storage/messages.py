@@ -14,17 +14,20 @@ _COLUMNS = (
 
 
 # A member's message ($1 org, $2 chat, $3 author, $4 content, $5 reply-to id), inserted as
-# `ins` only if the author is an active member of an open chat; shared by both insert paths.
+# `ins` only if the author is an active member of an open chat and the message it replies to
+# (if any) is a live message of the same chat; shared by both insert paths.
 _MEMBER_INSERT = f"""WITH member AS (
         SELECT 1 FROM chat_members cm JOIN chats c ON c.id = cm.chat_id
         WHERE cm.chat_id = $2 AND cm.user_id = $3 AND cm.is_active
           AND c.org_id = $1 AND NOT c.is_deleted AND NOT c.is_archived),
     reply AS (
-        SELECT id FROM messages WHERE id = $5 AND chat_id = $2 AND org_id = $1),
+        SELECT id FROM messages
+        WHERE id = $5 AND chat_id = $2 AND org_id = $1 AND NOT is_deleted),
     ins AS (
         INSERT INTO messages (org_id, chat_id, author_id, kind, content, reply_to_id)
         SELECT $1, $2, $3, 'user', $4, (SELECT id FROM reply)
         WHERE EXISTS (SELECT 1 FROM member)
+          AND ($5::bigint IS NULL OR EXISTS (SELECT 1 FROM reply))
         RETURNING {_COLUMNS})"""
 _TOUCH_CHAT = """touch AS (
         UPDATE chats SET last_message_at = now()
@@ -45,7 +48,8 @@ class MessageStorage:
         *,
         conn: Executor | None = None,
     ) -> Message | None:
-        """Insert a human message only if the author is an active member of an open chat.
+        """Insert a human message only if the author is an active member of an open chat and
+        `reply_to_id` (if given) is a live message of that chat; None otherwise.
 
         One round trip: membership check, insert and the chat's `last_message_at`.
         """
@@ -164,6 +168,15 @@ class MessageStorage:
             f"SELECT {_COLUMNS} FROM messages WHERE org_id = $1 AND id = $2", org_id, message_id
         )
         return Message.from_row(row) if row else None
+
+    async def latest_id(self, org_id: UUID, chat_id: UUID) -> int:
+        """The id of the chat's newest live message; 0 when it has none."""
+        latest = await self.pool.fetchval(
+            "SELECT max(id) FROM messages WHERE org_id = $1 AND chat_id = $2 AND NOT is_deleted",
+            org_id,
+            chat_id,
+        )
+        return int(latest or 0)
 
     async def page(
         self,

@@ -16,7 +16,7 @@ from engine.agents.context import AgentResult
 from engine.config import Settings
 from engine.llm.gate import LLMError
 from engine.models.chat import AIJob
-from engine.services.chats.events import ChatEvent, ChatEventBus
+from engine.services.chats.events import ChatEvent, ChatEventBus, EventType
 from engine.storage.messages import MessageStorage
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,9 @@ class AIWorker:
                     error=f"interrupted {attempts} times (engine restarts); not retried again",
                 )
                 if failed is not None:
-                    self.bus.publish(failed.chat_id, ChatEvent("message.updated", message=failed))
+                    self.bus.publish(
+                        failed.chat_id, ChatEvent(EventType.MESSAGE_UPDATED, message=failed)
+                    )
                 continue
             self.submit(message_id)
             picked += 1
@@ -110,13 +112,14 @@ class AIWorker:
     async def _execute(self, job: AIJob) -> None:
         self.bus.publish(
             job.chat_id,
-            ChatEvent("message.status", {"id": job.message_id, "ai_status": "running"}),
+            ChatEvent(EventType.MESSAGE_STATUS, {"id": job.message_id, "ai_status": "running"}),
         )
         heartbeat = asyncio.create_task(self._heartbeat(job.message_id))
 
         def on_token(delta: str) -> None:
             self.bus.publish(
-                job.chat_id, ChatEvent("ai.token", {"message_id": job.message_id, "delta": delta})
+                job.chat_id,
+                ChatEvent(EventType.AI_TOKEN, {"message_id": job.message_id, "delta": delta}),
             )
 
         try:
@@ -137,13 +140,13 @@ class AIWorker:
             job.message_id, content=text, meta=result.to_meta()
         )
         if done is not None:
-            self.bus.publish(job.chat_id, ChatEvent("message.updated", message=done))
+            self.bus.publish(job.chat_id, ChatEvent(EventType.MESSAGE_UPDATED, message=done))
 
     async def _fail(self, job: AIJob, reason: str) -> None:
         log.warning("AI job %s failed: %s", job.message_id, reason)
         failed = await self.messages.fail_ai_job(job.message_id, error=reason[:1000])
         if failed is not None:
-            self.bus.publish(job.chat_id, ChatEvent("message.updated", message=failed))
+            self.bus.publish(job.chat_id, ChatEvent(EventType.MESSAGE_UPDATED, message=failed))
 
     async def _heartbeat(self, message_id: int) -> None:
         interval = self.settings.ai_lease_seconds / 3

@@ -149,6 +149,16 @@ class CalendarService:
         merged = heapq.merge(*streams, key=lambda o: (o.starts_at, str(o.event_id)))
         return list(islice(merged, limit))
 
+    async def preview(self, actor: User, new: NewEvent, count: int) -> list[datetime]:
+        """The next `count` occurrence starts (UTC) from now of the schedule `new` describes,
+        checked as an event create would check it."""
+        _, schedule = await self._prepare(
+            actor, replace(new, title="preview"), check_role=False, check_participants=False
+        )
+        now = await self.clock.now()
+        upcoming = islice(schedule.occurrences_from(now), count)
+        return [instant.astimezone(UTC) for instant in upcoming]
+
     # -- writing -----------------------------------------------------------------------
     async def create_event(self, actor: User, new: NewEvent) -> CalendarEvent:
         values, schedule = await self._prepare(actor, new)

@@ -4,9 +4,10 @@ import logging
 from uuid import UUID
 
 from engine.errors import Forbidden, NotFound, Unprocessable
+from engine.models.access import Revocation, RevocationReason
 from engine.models.chat import Chat, ChatKind
 from engine.models.user import User
-from engine.services.chats.events import ChatEvent, ChatEventBus
+from engine.services.chats.events import ChatEvent, ChatEventBus, EventType
 from engine.storage.chats import ChatStorage
 from engine.storage.database import Database
 from engine.storage.users import UserStorage
@@ -57,10 +58,23 @@ class ChatService:
         return await self.get(actor, chat_id), True
 
     async def get(self, actor: User, chat_id: UUID) -> Chat:
+        """The chat as its member sees it (last message, unread count); 404 for others."""
+        chat = await self.chats.view_for_member(actor.org_id, chat_id, actor.id)
+        if chat is None:
+            raise NotFound("chat not found")
+        return chat
+
+    async def require_member(self, actor: User, chat_id: UUID) -> Chat:
         chat = await self.chats.get_for_member(actor.org_id, chat_id, actor.id)
         if chat is None:
             raise NotFound("chat not found")
         return chat
+
+    async def mark_read(self, actor: User, chat_id: UUID, message_id: int) -> None:
+        """Move the actor's read marker forward to `message_id` (never back)."""
+        await self.require_member(actor, chat_id)
+        if not await self.chats.mark_read(actor.org_id, chat_id, actor.id, message_id):
+            raise Unprocessable(f"message {message_id} is not a message of this chat")
 
     async def list_mine(
         self, actor: User, *, include_archived: bool, limit: int, offset: int
@@ -76,20 +90,20 @@ class ChatService:
             raise Forbidden("only the chat's owner or an administrator may do this")
 
     async def rename(self, actor: User, chat_id: UUID, title: str) -> Chat:
-        chat = await self.get(actor, chat_id)
+        chat = await self.require_member(actor, chat_id)
         await self._require_manager(actor, chat)
         await self.chats.rename(actor.org_id, chat_id, title)
-        self.bus.publish(chat_id, ChatEvent("chat.updated", {"chat_id": str(chat_id)}))
+        self.bus.publish(chat_id, ChatEvent(EventType.CHAT_UPDATED, {"chat_id": str(chat_id)}))
         return await self.get(actor, chat_id)
 
     async def set_archived(self, actor: User, chat_id: UUID, archived: bool) -> Chat:
-        chat = await self.get(actor, chat_id)
+        chat = await self.require_member(actor, chat_id)
         await self._require_manager(actor, chat)
         await self.chats.set_archived(actor.org_id, chat_id, archived)
         return await self.get(actor, chat_id)
 
     async def add_member(self, actor: User, chat_id: UUID, user_id: UUID) -> Chat:
-        chat = await self.get(actor, chat_id)
+        chat = await self.require_member(actor, chat_id)
         if chat.kind is ChatKind.DIRECT:
             raise Unprocessable("members of a direct chat cannot change")
         await self._require_manager(actor, chat)
@@ -97,15 +111,22 @@ class ChatService:
         if len(chat.member_ids) >= MAX_MEMBERS:
             raise Unprocessable(f"a chat has at most {MAX_MEMBERS} members")
         await self.chats.add_member(actor.org_id, chat_id, user_id)
-        self.bus.publish(chat_id, ChatEvent("chat.member_added", {"user_id": str(user_id)}))
+        self.bus.publish(chat_id, ChatEvent(EventType.CHAT_MEMBER_ADDED, {"user_id": str(user_id)}))
         return await self.get(actor, chat_id)
 
     async def remove_member(self, actor: User, chat_id: UUID, user_id: UUID) -> None:
-        chat = await self.get(actor, chat_id)
+        chat = await self.require_member(actor, chat_id)
         if chat.kind is ChatKind.DIRECT:
             raise Unprocessable("members of a direct chat cannot change")
         if user_id != actor.id:
             await self._require_manager(actor, chat)
         if not await self.chats.remove_member(actor.org_id, chat_id, user_id):
             raise NotFound("member not found")
-        self.bus.publish(chat_id, ChatEvent("chat.member_removed", {"user_id": str(user_id)}))
+        self.bus.revoke(
+            Revocation(
+                RevocationReason.MEMBER_REMOVED, actor.org_id, user_id=user_id, chat_id=chat_id
+            )
+        )
+        self.bus.publish(
+            chat_id, ChatEvent(EventType.CHAT_MEMBER_REMOVED, {"user_id": str(user_id)})
+        )

@@ -4,6 +4,9 @@ Each process publishes message events locally and also sends a small NOTIFY (cha
 event type, origin). Every other process loads the message and publishes it to its own SSE
 subscribers, so a client connected to any process sees every message. Streamed tokens stay
 local: they are too many for NOTIFY and are only a preview of the stored answer.
+
+Revocations (a member removed, a user or organization deactivated, a password reset, a
+logout) travel the same way, so a stream ends on whichever process holds it.
 """
 
 from __future__ import annotations
@@ -19,13 +22,22 @@ from uuid import UUID
 import asyncpg
 
 from engine.errors import DB_UNAVAILABLE_ERRORS
-from engine.services.chats.events import ChatEvent, ChatEventBus
+from engine.models.access import Revocation, RevocationReason
+from engine.services.chats.events import ChatEvent, ChatEventBus, EventType
 from engine.storage.messages import MessageStorage
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "rugpt_chat_events"
-RELAYED = {"message.created", "message.updated", "message.deleted", "message.status"}
+RELAYED = {
+    EventType.MESSAGE_CREATED,
+    EventType.MESSAGE_UPDATED,
+    EventType.MESSAGE_DELETED,
+    EventType.MESSAGE_STATUS,
+    EventType.CHAT_UPDATED,
+    EventType.CHAT_MEMBER_ADDED,
+    EventType.CHAT_MEMBER_REMOVED,
+}
 RECONNECT_SECONDS = 2.0
 
 
@@ -46,6 +58,7 @@ class PgEventRelay:
 
     async def start(self) -> None:
         self.bus.forward = self.forward
+        self.bus.forward_revocation = self.forward_revocation
         self._listener = asyncio.create_task(self._listen_forever(), name="event-relay")
 
     def forward(self, chat_id: UUID, event: ChatEvent) -> None:
@@ -57,6 +70,21 @@ class PgEventRelay:
             payload["g"] = str(event.message.org_id)
         else:
             payload["d"] = event.data
+        self._send(payload)
+
+    def forward_revocation(self, revocation: Revocation) -> None:
+        payload: dict[str, Any] = {"o": self.origin, "r": revocation.reason.value}
+        for key, value in (
+            ("g", revocation.org_id),
+            ("u", revocation.user_id),
+            ("c", revocation.chat_id),
+            ("s", revocation.session_id),
+        ):
+            if value is not None:
+                payload[key] = str(value)
+        self._send(payload)
+
+    def _send(self, payload: dict[str, Any]) -> None:
         self._outbox.append(json.dumps(payload, default=str))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
@@ -113,26 +141,48 @@ class PgEventRelay:
             return
         if data.get("o") == self.origin:
             return
+        if "r" in data:  # no database read: ends the streams at once
+            self._revoke(data)
+            return
         task = asyncio.create_task(self._deliver(data))
         self._sends.add(task)
         task.add_done_callback(self._sends.discard)
+
+    def _revoke(self, data: dict[str, Any]) -> None:
+        def uuid_of(key: str) -> UUID | None:
+            return UUID(data[key]) if key in data else None
+
+        try:
+            self.bus.revoke_local(
+                Revocation(
+                    RevocationReason(data["r"]),
+                    org_id=UUID(data["g"]),
+                    user_id=uuid_of("u"),
+                    chat_id=uuid_of("c"),
+                    session_id=uuid_of("s"),
+                )
+            )
+        except (KeyError, ValueError, TypeError):
+            log.warning("malformed relayed revocation: %r", data)
 
     async def _deliver(self, data: dict[str, Any]) -> None:
         try:
             chat_id = UUID(data["c"])
             if self.bus.subscriber_count(chat_id) == 0:
                 return
+            kind = EventType(data["t"])
             if "m" in data:
                 message = await self.messages.get_by_id(UUID(data["g"]), int(data["m"]))
                 if message is not None:
-                    self.bus.publish_local(chat_id, ChatEvent(data["t"], message=message))
+                    self.bus.publish_local(chat_id, ChatEvent(kind, message=message))
             else:
-                self.bus.publish_local(chat_id, ChatEvent(data["t"], data.get("d") or {}))
+                self.bus.publish_local(chat_id, ChatEvent(kind, data.get("d") or {}))
         except Exception:
             log.exception("could not deliver relayed chat event")
 
     async def stop(self) -> None:
         self.bus.forward = None
+        self.bus.forward_revocation = None
         tasks = [t for t in (self._listener, *self._sends) if t is not None]
         for task in tasks:
             task.cancel()

@@ -7,9 +7,9 @@ from collections.abc import Awaitable, Callable
 from uuid import UUID
 
 from engine.errors import Conflict, Forbidden, NotFound, Unprocessable
-from engine.models.chat import Chat, Message, PostedMessage
+from engine.models.chat import Chat, Message, PostedMessage, UnresolvedMention
 from engine.models.user import User
-from engine.services.chats.events import ChatEvent, ChatEventBus
+from engine.services.chats.events import ChatEvent, ChatEventBus, EventType
 from engine.services.chats.mentions import ParsedMentions, parse_mentions
 from engine.storage.chats import ChatStorage
 from engine.storage.database import Database
@@ -57,9 +57,9 @@ class MessageService:
                 actor.org_id, chat_id, actor.id, content, reply_to_id
             )
             if message is None:
-                await self._explain_refusal(actor, chat_id)
+                await self._explain_refusal(actor, chat_id, reply_to_id)
             assert message is not None
-            self.bus.publish(chat_id, ChatEvent("message.created", message=message))
+            self.bus.publish(chat_id, ChatEvent(EventType.MESSAGE_CREATED, message=message))
             return PostedMessage(message)
 
         if not parsed.usernames:
@@ -69,38 +69,49 @@ class MessageService:
         if chat.is_archived:
             raise Conflict("chat is archived")
         members = set(chat.member_ids)
-        mentioned = [
-            u
+        found = {
+            u.username.lower(): u
             for u in await self.users.find_by_usernames(actor.org_id, list(parsed.usernames))
-            if u.id in members and u.id != actor.id
-        ]
+        }
+        mentioned = [u for u in found.values() if u.id in members and u.id != actor.id]
         roles_by_code = {
             r.code: r for r in await self.roles.get_many(actor.org_id, list(parsed.role_codes))
         }
         roles = [roles_by_code[c] for c in parsed.role_codes if c in roles_by_code]
+        unresolved = [
+            UnresolvedMention(
+                f"@{name}", "user", "unknown_user" if name not in found else "not_member"
+            )
+            for name in parsed.usernames
+            if name not in found or found[name].id not in members
+        ]
+        unresolved += _unknown_roles(parsed, set(roles_by_code))
+        placeholders: list[Message] = []
         async with self.db.transaction() as conn:
             message = await self.messages.insert_by_member(
                 actor.org_id, chat_id, actor.id, content, reply_to_id, conn=conn
             )
-            if message is None:
-                raise NotFound("chat not found")
-            placeholders = [
-                await self.messages.insert_ai_placeholder(
-                    actor.org_id, chat_id, role.code, message.id, actor.id, conn=conn
-                )
-                for role in roles
-            ]
-            if mentioned:
-                await self.messages.insert_mentions(
-                    actor.org_id, chat_id, message.id, [u.id for u in mentioned], conn=conn
-                )
+            if message is not None:
+                placeholders = [
+                    await self.messages.insert_ai_placeholder(
+                        actor.org_id, chat_id, role.code, message.id, actor.id, conn=conn
+                    )
+                    for role in roles
+                ]
+                if mentioned:
+                    await self.messages.insert_mentions(
+                        actor.org_id, chat_id, message.id, [u.id for u in mentioned], conn=conn
+                    )
+        if message is None:  # explained outside the transaction: it reads on another connection
+            await self._explain_refusal(actor, chat_id, reply_to_id)
+        assert message is not None
         for published in (message, *placeholders):
-            self.bus.publish(chat_id, ChatEvent("message.created", message=published))
+            self.bus.publish(chat_id, ChatEvent(EventType.MESSAGE_CREATED, message=published))
         await self._notify_mentioned(actor, chat, message, mentioned)
         if self.submit_ai_job is not None:
             for placeholder in placeholders:
                 self.submit_ai_job(placeholder.id)
-        return PostedMessage(message, placeholders, [u.id for u in mentioned])
+        return PostedMessage(message, placeholders, [u.id for u in mentioned], unresolved)
 
     async def _post_ai_requests(
         self,
@@ -116,20 +127,24 @@ class MessageService:
             actor.org_id, chat_id, actor.id, content, reply_to_id, list(parsed.role_codes)
         )
         if inserted is None:
-            await self._explain_refusal(actor, chat_id)
+            await self._explain_refusal(actor, chat_id, reply_to_id)
         assert inserted is not None
         message, placeholders = inserted
+        answered = {p.role_code for p in placeholders if p.role_code}
         for published in (message, *placeholders):
-            self.bus.publish(chat_id, ChatEvent("message.created", message=published))
+            self.bus.publish(chat_id, ChatEvent(EventType.MESSAGE_CREATED, message=published))
         if self.submit_ai_job is not None:
             for placeholder in placeholders:
                 self.submit_ai_job(placeholder.id)
-        return PostedMessage(message, placeholders, [])
+        return PostedMessage(message, placeholders, [], _unknown_roles(parsed, answered))
 
-    async def _explain_refusal(self, actor: User, chat_id: UUID) -> None:
+    async def _explain_refusal(self, actor: User, chat_id: UUID, reply_to_id: int | None) -> None:
+        """Say why a member insert refused: no such chat, an archived one, or a bad reply."""
         chat = await self._member_chat(actor, chat_id)
         if chat.is_archived:
             raise Conflict("chat is archived")
+        if reply_to_id is not None:
+            raise Unprocessable(f"reply_to_id {reply_to_id} is not a message of this chat")
         raise NotFound("chat not found")
 
     async def _notify_mentioned(
@@ -184,7 +199,7 @@ class MessageService:
         updated = await self.messages.edit(actor.org_id, chat_id, message_id, content)
         if updated is None:
             raise NotFound("message not found")
-        self.bus.publish(chat_id, ChatEvent("message.updated", message=updated))
+        self.bus.publish(chat_id, ChatEvent(EventType.MESSAGE_UPDATED, message=updated))
         return updated
 
     async def delete(self, actor: User, chat_id: UUID, message_id: int) -> None:
@@ -192,7 +207,7 @@ class MessageService:
         if message.author_id != actor.id and not actor.is_org_admin:
             raise Forbidden("you may only delete your own messages")
         await self.messages.soft_delete(actor.org_id, chat_id, message_id)
-        self.bus.publish(chat_id, ChatEvent("message.deleted", {"id": message_id}))
+        self.bus.publish(chat_id, ChatEvent(EventType.MESSAGE_DELETED, {"id": message_id}))
 
     async def set_validation(
         self, actor: User, chat_id: UUID, message_id: int, *, validated: bool
@@ -207,5 +222,13 @@ class MessageService:
         )
         if updated is None:
             raise NotFound("message not found")
-        self.bus.publish(chat_id, ChatEvent("message.updated", message=updated))
+        self.bus.publish(chat_id, ChatEvent(EventType.MESSAGE_UPDATED, message=updated))
         return updated
+
+
+def _unknown_roles(parsed: ParsedMentions, known: set[str]) -> list[UnresolvedMention]:
+    return [
+        UnresolvedMention(f"@@{code}", "role", "unknown_role")
+        for code in parsed.role_codes
+        if code not in known
+    ]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from uuid import UUID
 
 from engine.config import Settings
 from engine.errors import RateLimited, Unauthorized
-from engine.models.auth import TokenPair
+from engine.models.access import Revocation, RevocationReason
+from engine.models.auth import TokenClaims, TokenPair
 from engine.models.user import User
 from engine.services.identity.passwords import PasswordHasher
 from engine.services.identity.tokens import ACCESS, REFRESH, TokenCodec, hash_token
@@ -39,6 +41,8 @@ class AuthService:
         self.login_failures = login_failures
         self.hasher = hasher
         self.codec = TokenCodec(settings)
+        # ends the live streams of a session that logs out (set by the engine: the chat bus)
+        self.on_revoked: Callable[[Revocation], None] | None = None
 
     async def login(
         self, login: str, password: str, *, organization: str | None, client_ip: str
@@ -82,7 +86,11 @@ class AuthService:
 
     async def _issue_pair(self, user: User, *, family_id: UUID, conn=None) -> TokenPair:  # type: ignore[no-untyped-def]
         access, _ = self.codec.issue(
-            user_id=user.id, org_id=user.org_id, role=user.role, token_type=ACCESS
+            user_id=user.id,
+            org_id=user.org_id,
+            role=user.role,
+            token_type=ACCESS,
+            session_id=family_id,
         )
         token_id = uuid.uuid4()
         refresh, refresh_expires = self.codec.issue(
@@ -127,6 +135,9 @@ class AuthService:
                 return await self._issue_pair(user, family_id=record.family_id, conn=conn)
         log.warning("refresh token reuse for user %s: family revoked", claims.user_id)
         await self.refresh_tokens.revoke_family(reused_family)
+        self._revoked(
+            Revocation(RevocationReason.LOGGED_OUT, claims.org_id, session_id=reused_family)
+        )
         raise Unauthorized("refresh token reused; session revoked")
 
     async def logout(self, refresh_token: str) -> None:
@@ -138,10 +149,22 @@ class AuthService:
             record = await self.refresh_tokens.get_for_update(hash_token(refresh_token), conn)
             if record is not None:
                 await self.refresh_tokens.revoke_family(record.family_id, conn=conn)
+        if record is not None:
+            self._revoked(
+                Revocation(RevocationReason.LOGGED_OUT, record.org_id, session_id=record.family_id)
+            )
+
+    def _revoked(self, revocation: Revocation) -> None:
+        if self.on_revoked is not None:
+            self.on_revoked(revocation)
 
     async def authenticate(self, access_token: str) -> User:
+        return (await self.authenticate_session(access_token))[0]
+
+    async def authenticate_session(self, access_token: str) -> tuple[User, TokenClaims]:
+        """The user and the claims of their access token (its expiry, its session)."""
         claims = self.codec.decode(access_token, expected_type=ACCESS)
         user = await self.users.get_active_for_token(claims.org_id, claims.user_id)
         if user is None:
             raise Unauthorized("account disabled or not found")
-        return user
+        return user, claims

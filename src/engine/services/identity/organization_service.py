@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from uuid import UUID
 
 import asyncpg
 
 from engine.errors import Conflict, NotFound
+from engine.models.access import Revocation, RevocationReason
 from engine.models.organization import Organization
 from engine.models.user import AccessRole, User
 from engine.services.identity.access import require_system_admin
@@ -31,6 +33,12 @@ class OrganizationService:
         self.organizations = organizations
         self.roles = roles
         self.user_service = user_service
+        # ends the organization's live streams (set by the engine: the chat bus)
+        self.on_revoked: Callable[[Revocation], None] | None = None
+
+    def _revoke_all(self, org_id: UUID) -> None:
+        if self.on_revoked is not None:
+            self.on_revoked(Revocation(RevocationReason.ORG_DEACTIVATED, org_id))
 
     async def create(
         self, actor: User, *, slug: str, name: str, admin: NewUser | None
@@ -73,6 +81,8 @@ class OrganizationService:
         org = await self.organizations.update(org_id, name=name, is_active=is_active)
         if org is None:
             raise NotFound("organization not found")
+        if is_active is False:
+            self._revoke_all(org_id)
         return org
 
     async def delete(self, actor: User, org_id: UUID) -> None:
@@ -80,6 +90,7 @@ class OrganizationService:
         require_system_admin(actor)
         if not await self.organizations.soft_delete(org_id):
             raise NotFound("organization not found")
+        self._revoke_all(org_id)
 
     async def bootstrap_system_admin(self, username: str, email: str, password: str) -> bool:
         """Create the system organization and its administrator once; False if already there."""

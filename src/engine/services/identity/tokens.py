@@ -46,6 +46,7 @@ class TokenCodec:
         role: AccessRole,
         token_type: str,
         jti: str | None = None,
+        session_id: UUID | None = None,
         now: datetime | None = None,
     ) -> tuple[str, datetime]:
         issued = now or datetime.now(UTC)
@@ -63,6 +64,8 @@ class TokenCodec:
             "nbf": int(issued.timestamp()),
             "exp": int(expires.timestamp()),
         }
+        if session_id is not None:
+            payload["sid"] = str(session_id)
         return jwt.encode(payload, self.key, algorithm=ALGORITHM), expires
 
     def decode(self, token: str, *, expected_type: str) -> TokenClaims:
@@ -110,6 +113,7 @@ class TokenCodec:
                 jti=str(payload["jti"]),
                 issued_at=datetime.fromtimestamp(payload["iat"], UTC),
                 expires_at=datetime.fromtimestamp(payload["exp"], UTC),
+                session_id=UUID(str(payload["sid"])) if "sid" in payload else None,
             )
         except (KeyError, ValueError, TypeError) as exc:
             raise Unauthorized("invalid token") from exc

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -8,6 +9,7 @@ from uuid import UUID
 import asyncpg
 
 from engine.errors import Conflict, Forbidden, NotFound, Unauthorized, Unprocessable
+from engine.models.access import Revocation, RevocationReason
 from engine.models.user import AccessRole, User
 from engine.services.identity.access import require_org_admin
 from engine.services.identity.passwords import PasswordHasher, password_problem
@@ -37,6 +39,12 @@ class UserService:
         self.users = users
         self.refresh_tokens = refresh_tokens
         self.hasher = hasher
+        # ends the user's live streams (set by the engine: the chat bus)
+        self.on_revoked: Callable[[Revocation], None] | None = None
+
+    def _revoke(self, reason: RevocationReason, org_id: UUID, user_id: UUID) -> None:
+        if self.on_revoked is not None:
+            self.on_revoked(Revocation(reason, org_id, user_id=user_id))
 
     async def hash_new_password(self, password: str) -> str:
         problem = password_problem(password)
@@ -114,6 +122,7 @@ class UserService:
             raise NotFound("user not found")
         if changes.get("is_active") is False:
             await self.refresh_tokens.revoke_user(actor.org_id, user_id)
+            self._revoke(RevocationReason.USER_DEACTIVATED, actor.org_id, user_id)
         return updated
 
     async def delete(self, actor: User, user_id: UUID) -> None:
@@ -123,6 +132,7 @@ class UserService:
             raise Forbidden("you cannot delete yourself")
         await self.users.soft_delete(actor.org_id, user_id)
         await self.refresh_tokens.revoke_user(actor.org_id, user_id)
+        self._revoke(RevocationReason.USER_DEACTIVATED, actor.org_id, user_id)
 
     async def reset_password(self, actor: User, user_id: UUID, new_password: str) -> None:
         await self.get(actor, user_id)
@@ -130,6 +140,7 @@ class UserService:
         password_hash = await self.hash_new_password(new_password)
         await self.users.update(actor.org_id, user_id, {"password_hash": password_hash})
         await self.refresh_tokens.revoke_user(actor.org_id, user_id)
+        self._revoke(RevocationReason.PASSWORD_RESET, actor.org_id, user_id)
 
     async def change_own_password(self, actor: User, current: str, new_password: str) -> None:
         stored = await self.users.get_password_hash(actor.org_id, actor.id)
@@ -138,3 +149,4 @@ class UserService:
         password_hash = await self.hash_new_password(new_password)
         await self.users.update(actor.org_id, actor.id, {"password_hash": password_hash})
         await self.refresh_tokens.revoke_user(actor.org_id, actor.id)
+        self._revoke(RevocationReason.PASSWORD_RESET, actor.org_id, actor.id)

@@ -161,6 +161,12 @@ class TelegramBotService:
         if not isinstance(text, str) or not text.strip():
             return
         chat = str(chat_id)
+        if "\x00" in chat or "\x00" in text:
+            # PostgreSQL text cannot hold NUL: refused here rather than failing in a query
+            log.warning(
+                "Telegram update %s refused: NUL byte in its chat id or text", update["update_id"]
+            )
+            return
         command, argument = _command(text.strip())
         if command == "/start":
             await self._start(chat, argument)
