@@ -19,6 +19,7 @@ from engine.routes import (
     health,
     notifications,
     organizations,
+    proposals,
     roles,
     users,
 )
@@ -38,6 +39,7 @@ ROUTERS: list[APIRouter] = [
     documents.router,
     calendar.router,
     notifications.router,
+    proposals.router,
     health.router,
 ]
 

@@ -22,6 +22,7 @@ from engine.schemas.chats import (
     MessagePageOut,
     PostedMessageOut,
 )
+from engine.schemas.proposals import ProposalOut
 from engine.services.chats.events import ChatEvent
 
 router = APIRouter(prefix="/chats", tags=["chats"])
@@ -165,6 +166,29 @@ async def reject_message(
     return MessageOut.of(message)
 
 
+@router.get("/{chat_id}/messages/{message_id}/proposals", response_model=list[ProposalOut])
+async def list_message_proposals(
+    chat_id: UUID, message_id: int, user: CurrentUser, engine: Engine
+) -> list[ProposalOut]:
+    """Writes the AI answer's tools proposed (pending until a member approves them)."""
+    found = await engine.proposals.list_for_message(user, chat_id, message_id)
+    return [ProposalOut.of(p) for p in found]
+
+
+@router.post("/{chat_id}/proposals/{proposal_id}/approve", response_model=ProposalOut)
+async def approve_proposal(
+    chat_id: UUID, proposal_id: UUID, user: CurrentUser, engine: Engine
+) -> ProposalOut:
+    return ProposalOut.of(await engine.proposals.approve(user, proposal_id, chat_id=chat_id))
+
+
+@router.post("/{chat_id}/proposals/{proposal_id}/reject", response_model=ProposalOut)
+async def reject_proposal(
+    chat_id: UUID, proposal_id: UUID, user: CurrentUser, engine: Engine
+) -> ProposalOut:
+    return ProposalOut.of(await engine.proposals.reject(user, proposal_id, chat_id=chat_id))
+
+
 def _encode(event: ChatEvent) -> dict[str, Any]:
     if event.message is not None:
         payload: Any = MessageOut.of(event.message).model_dump(mode="json")
@@ -186,7 +210,8 @@ async def chat_events(
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> EventSourceResponse:
     """Server-Sent Events: `message.created`, `message.updated`, `message.status`,
-    `message.deleted`, `ai.token` (streamed answer text). Missed messages since `after_id`
+    `message.deleted`, `ai.token` (streamed answer text), `proposal.created`,
+    `proposal.updated` (a ProposalOut). Missed messages since `after_id`
     (or the `Last-Event-ID` header) are replayed first."""
     await engine.chats.get(user, chat_id)
     if after_id is None and last_event_id and last_event_id.isdigit():

@@ -30,7 +30,9 @@ from engine.services.ai.ai_answers import AIAnswerService
 from engine.services.ai.ai_worker import AIWorker
 from engine.services.ai.document_service import DocumentService
 from engine.services.ai.proactive_runner import ExecutorProactiveRunner
+from engine.services.ai.proposal_service import ProposalService
 from engine.services.ai.role_service import RoleService
+from engine.services.audit_service import AuditTrail
 from engine.services.background import PeriodicTask
 from engine.services.calendar.calendar_service import CalendarService
 from engine.services.calendar.scheduler_service import ProactiveAgentRunner, SchedulerService
@@ -45,6 +47,7 @@ from engine.services.identity.passwords import PasswordHasher
 from engine.services.identity.user_service import UserService
 from engine.services.notifications.notification_service import NotificationService
 from engine.services.notifications.telegram_bot import TelegramBotService
+from engine.storage.audit import AuditStorage
 from engine.storage.auth_tokens import LoginFailureStorage, RefreshTokenStorage
 from engine.storage.calendar import CalendarRunStorage, CalendarStorage
 from engine.storage.chats import ChatStorage
@@ -60,6 +63,7 @@ from engine.storage.notifications import (
     NotificationStorage,
 )
 from engine.storage.organizations import OrganizationStorage
+from engine.storage.proposals import ProposalStorage
 from engine.storage.roles import RoleStorage
 from engine.storage.telegram import TelegramLinkStorage, TelegramUpdateStorage
 from engine.storage.users import UserStorage
@@ -84,6 +88,8 @@ class Storages:
     notification_log: NotificationLogStorage
     telegram_links: TelegramLinkStorage
     telegram_updates: TelegramUpdateStorage
+    proposals: ProposalStorage
+    audit: AuditStorage
 
     @classmethod
     def build(cls, pool: asyncpg.Pool) -> Storages:
@@ -103,6 +109,8 @@ class Storages:
             notification_log=NotificationLogStorage(pool),
             telegram_links=TelegramLinkStorage(pool),
             telegram_updates=TelegramUpdateStorage(pool),
+            proposals=ProposalStorage(pool),
+            audit=AuditStorage(pool),
         )
 
 
@@ -158,6 +166,8 @@ class EngineService:
     scheduler: SchedulerService
     telegram: TelegramBotService
     proactive_runner: ProactiveAgentRunner
+    proposals: ProposalService
+    audit: AuditTrail
     embedded: EmbeddedPostgres | None = None
     relay: PgEventRelay | None = None
     background: list[PeriodicTask] = field(default_factory=list)
@@ -219,6 +229,7 @@ class EngineService:
             gate, prompts, storages.roles, tools, max_steps=settings.agent_max_steps
         )
         clock = DatabaseClock(pool)
+        audit = AuditTrail(storages.audit)
         calendar = CalendarService(
             db,
             storages.calendar_events,
@@ -226,8 +237,12 @@ class EngineService:
             storages.users,
             storages.roles,
             clock,
+            audit,
         )
-        tools.register(calendar_tool(calendar))
+        proposals = ProposalService(
+            db, storages.proposals, storages.chats, storages.messages, calendar, audit, bus
+        )
+        tools.register(calendar_tool(calendar, proposals.propose))
         tools.register(role_call_tool(executor.ask_role))
         tools.register(rag_tool(storages.documents))
         tools.register(web_tool(http, settings.web_search_url))
@@ -236,9 +251,10 @@ class EngineService:
         )
         ai_worker = AIWorker(settings, storages.messages, bus, answers.answer)
         messages = MessageService(
-            db, storages.messages, storages.chats, storages.users, storages.roles, bus
+            db, storages.messages, storages.chats, storages.users, storages.roles, bus, audit
         )
         messages.submit_ai_job = ai_worker.submit
+        messages.proposals = proposals
         proactive_runner = ExecutorProactiveRunner(executor, storages.users, storages.roles)
         senders = build_senders(settings, http)
         notifications = NotificationService(
@@ -304,6 +320,8 @@ class EngineService:
             scheduler=scheduler,
             telegram=telegram,
             proactive_runner=proactive_runner,
+            proposals=proposals,
+            audit=audit,
             embedded=embedded,
         )
 

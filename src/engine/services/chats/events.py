@@ -16,6 +16,8 @@ from engine.models.chat import Message
 log = logging.getLogger(__name__)
 
 QUEUE_LIMIT = 1000
+# published by services/ai/proposal_service.py; `data` is a ProposalOut
+PROPOSAL_EVENTS = ("proposal.created", "proposal.updated")
 
 
 @dataclass(frozen=True, slots=True)
