@@ -217,7 +217,8 @@ class EngineService:
         http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0))
         hasher = PasswordHasher(settings.bcrypt_rounds)
         prompts = PromptCache(settings.prompt_dir)
-        users = UserService(storages.users, storages.refresh_tokens, hasher)
+        audit = AuditTrail(storages.audit)
+        users = UserService(db, storages.users, storages.refresh_tokens, hasher, audit)
         bus = ChatEventBus()
         gate = LLMGate(
             build_chat_model(settings),
@@ -229,7 +230,6 @@ class EngineService:
             gate, prompts, storages.roles, tools, max_steps=settings.agent_max_steps
         )
         clock = DatabaseClock(pool)
-        audit = AuditTrail(storages.audit)
         calendar = CalendarService(
             db,
             storages.calendar_events,
@@ -265,6 +265,8 @@ class EngineService:
             storages.users,
             senders,
             clock,
+            db,
+            audit,
         )
         messages.notify = notifications.notify
         scheduler = SchedulerService(
@@ -301,15 +303,17 @@ class EngineService:
                 storages.refresh_tokens,
                 storages.login_failures,
                 hasher,
+                storages.organizations,
+                audit,
             ),
             users=users,
             organizations=OrganizationService(db, storages.organizations, storages.roles, users),
-            roles=RoleService(storages.roles, prompts),
+            roles=RoleService(storages.roles, prompts, audit),
             health=HealthService(db, LLMProbe(settings, http), gate, lambda: ai_worker.active_jobs),
             bus=bus,
-            chats=ChatService(db, storages.chats, storages.users, bus),
+            chats=ChatService(db, storages.chats, storages.users, bus, audit),
             messages=messages,
-            documents=DocumentService(db, storages.documents),
+            documents=DocumentService(db, storages.documents, audit),
             llm=gate,
             tools=tools,
             agents=executor,
