@@ -12,6 +12,7 @@ from engine.config import Settings, get_settings
 from engine.errors import install_error_handlers
 from engine.middleware import RequestContextMiddleware
 from engine.routes import (
+    audit,
     auth,
     calendar,
     chats,
@@ -40,6 +41,7 @@ ROUTERS: list[APIRouter] = [
     calendar.router,
     notifications.router,
     proposals.router,
+    audit.router,
     health.router,
 ]
 

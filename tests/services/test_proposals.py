@@ -101,6 +101,12 @@ async def test_approving_twice_at_once_applies_once(
     (event,) = await _titled(client, bob, "Сверка с банком")
     assert event["owner_id"] == bob.id
     assert first.json()["result"] == {"event_id": event["id"]}
+    audit = await client.get(
+        "/api/v1/audit",
+        headers=org.admin.headers,
+        params={"action": "proposal.approved", "target_id": proposal["id"]},
+    )
+    assert [e["actor_id"] for e in audit.json()["items"]] == [bob.id]
 
 
 async def test_rejected_proposal_is_never_applied(ai_api: Api, org: Org, llm: ScriptedLLM) -> None:

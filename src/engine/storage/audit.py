@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -70,8 +69,10 @@ class AuditStorage:
         return [AuditEntry.from_row(r) for r in rows]
 
 
-async def purge_older_than(conn: Executor, cutoff: datetime) -> int:
-    """Delete rows older than `cutoff`. Only the table owner may (`rugpt audit-purge`):
-    the engine's runtime role has no DELETE on audit_log."""
-    status = await conn.execute("DELETE FROM audit_log WHERE at < $1", cutoff)
+async def purge_older_than(conn: Executor, days: int) -> int:
+    """Delete rows older than `days` days (database clock). Only the table owner may
+    (`rugpt audit-purge`): the engine's runtime role has no DELETE on audit_log."""
+    status = await conn.execute(
+        "DELETE FROM audit_log WHERE at < now() - make_interval(days => $1)", days
+    )
     return int(status.split()[-1])
