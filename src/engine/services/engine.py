@@ -289,6 +289,7 @@ class EngineService:
             telegram_sender if isinstance(telegram_sender, TelegramSender) else None,
             proactive_runner,
             clock,
+            audit,
         )
         return cls(
             settings=settings,

@@ -162,13 +162,17 @@ class ChannelStorage:
             )
         return Channel.from_row(row)
 
-    async def unlink_telegram(self, chat_id: str) -> int:
-        status = await self.pool.execute(
+    async def unlink_telegram(
+        self, chat_id: str, *, conn: Executor | None = None
+    ) -> list[TelegramLink]:
+        """The channels removed (every organization's: a Telegram chat is global)."""
+        rows = await (conn or self.pool).fetch(
             "UPDATE notification_channels SET is_deleted = true, updated_at = now() "
-            "WHERE type = 'telegram' AND address = $1 AND NOT is_deleted",
+            "WHERE type = 'telegram' AND address = $1 AND NOT is_deleted "
+            "RETURNING org_id, user_id, id",
             chat_id,
         )
-        return int(status.split()[-1])
+        return [TelegramLink(r["org_id"], r["user_id"], r["id"]) for r in rows]
 
     async def telegram_owner(self, chat_id: str) -> TelegramLink | None:
         row = await self.pool.fetchrow(
