@@ -4,7 +4,9 @@ its row (same transaction)."""
 from __future__ import annotations
 
 import secrets
+import time
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 import httpx
@@ -13,6 +15,7 @@ from fastapi import FastAPI
 
 from engine.services.engine import EngineService
 from tests.support.api import USER_PASSWORD, Account, Api, Org, create_chat
+from tests.support.figures import record
 
 AUDIT = "/api/v1/audit"
 
@@ -171,6 +174,49 @@ async def test_a_change_whose_audit_row_fails_is_rolled_back(
     assert again.status_code == 201
     (row,) = await _entries(client, org.admin, action="calendar.event_created", actor_id=owner.id)
     assert row["target_id"] == again.json()["id"]
+    record(
+        "audit: a calendar write whose audit insert fails",
+        status=created.status_code,
+        events_committed=0,
+        retried_with_audit=1,
+    )
+
+
+async def test_cost_of_an_audit_row_on_a_write(app: FastAPI, org: Org) -> None:
+    """What one audit row adds to a write transaction (the figure in docs/reliability.md)."""
+    engine: EngineService = app.state.engine
+    rounds = 200
+
+    async def timed(with_audit: bool) -> float:
+        started = time.perf_counter()
+        for index in range(rounds):
+            async with engine.db.transaction() as conn:
+                await conn.execute(
+                    "UPDATE organizations SET updated_at = now() WHERE id = $1", UUID(org.id)
+                )
+                if with_audit:
+                    await engine.audit.record(
+                        conn,
+                        org_id=UUID(org.id),
+                        actor=None,
+                        action="test.cost",
+                        target_type="organization",
+                        target_id=org.id,
+                        details={"round": index},
+                    )
+        return (time.perf_counter() - started) * 1000 / rounds
+
+    await timed(True)  # warm up: plans, pool
+    plain = min([await timed(False) for _ in range(3)])
+    audited = min([await timed(True) for _ in range(3)])
+    record(
+        "audit: one-row write transaction, with and without its audit row",
+        rounds=rounds,
+        plain_ms=round(plain, 3),
+        with_audit_ms=round(audited, 3),
+        added_ms=round(audited - plain, 3),
+    )
+    assert audited - plain < 5.0
 
 
 async def test_the_engine_cannot_update_or_delete_audit_rows(app: FastAPI, org: Org) -> None:
