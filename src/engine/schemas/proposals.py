@@ -13,6 +13,7 @@ from engine.models.proposal import Proposal
 
 class ProposalOut(BaseModel):
     id: UUID
+    org_id: UUID
     chat_id: UUID | None
     message_id: int | None
     calendar_run_id: UUID | None
@@ -36,6 +37,7 @@ class ProposalOut(BaseModel):
     def of(cls, proposal: Proposal) -> ProposalOut:
         return cls(
             id=proposal.id,
+            org_id=proposal.org_id,
             chat_id=proposal.chat_id,
             message_id=proposal.message_id,
             calendar_run_id=proposal.calendar_run_id,

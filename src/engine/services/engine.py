@@ -199,6 +199,7 @@ class EngineService:
             await engine.ai_worker.start()
             if settings.events_relay_enabled:
                 relay = PgEventRelay(dsn, pool, engine.bus, engine.storages.messages)
+                relay.load_proposal = engine.proposals.event_data
                 await relay.start()
                 engine.relay = relay
             if settings.scheduler_enabled:

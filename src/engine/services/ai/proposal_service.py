@@ -43,6 +43,7 @@ def proposal_data(proposal: Proposal) -> dict[str, Any]:
     """The JSON of a proposal as the API and the chat stream show it."""
     return {
         "id": str(proposal.id),
+        "org_id": str(proposal.org_id),
         "chat_id": str(proposal.chat_id) if proposal.chat_id else None,
         "message_id": proposal.message_id,
         "calendar_run_id": str(proposal.calendar_run_id) if proposal.calendar_run_id else None,
@@ -111,6 +112,11 @@ class ProposalService:
         )
 
     # -- reading -------------------------------------------------------------------------
+    async def event_data(self, org_id: UUID, proposal_id: UUID) -> dict[str, Any] | None:
+        """A proposal event relayed from another engine process (`PgEventRelay`)."""
+        proposal = await self.proposals.get(org_id, proposal_id)
+        return proposal_data(proposal) if proposal is not None else None
+
     async def list_for_message(self, actor: User, chat_id: UUID, message_id: int) -> list[Proposal]:
         await self._member_chat(actor, chat_id)
         if await self.messages.get(actor.org_id, chat_id, message_id) is None:

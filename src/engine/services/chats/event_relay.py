@@ -13,19 +13,29 @@ import contextlib
 import json
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 
 from engine.errors import DB_UNAVAILABLE_ERRORS
-from engine.services.chats.events import ChatEvent, ChatEventBus
+from engine.services.chats.events import PROPOSAL_EVENTS, ChatEvent, ChatEventBus
 from engine.storage.messages import MessageStorage
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "rugpt_chat_events"
-RELAYED = {"message.created", "message.updated", "message.deleted", "message.status"}
+RELAYED = {
+    "message.created",
+    "message.updated",
+    "message.deleted",
+    "message.status",
+    *PROPOSAL_EVENTS,
+}
+# Loads a proposal's event data by (org_id, proposal_id): a proposal can outgrow a NOTIFY
+# payload (8000 bytes), so only its id travels, like a message's.
+ProposalLoader = Callable[[UUID, UUID], Awaitable[dict[str, Any] | None]]
 RECONNECT_SECONDS = 2.0
 
 
@@ -43,6 +53,7 @@ class PgEventRelay:
         self._outbox: list[str] = []
         self._flusher: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
+        self.load_proposal: ProposalLoader | None = None
 
     async def start(self) -> None:
         self.bus.forward = self.forward
@@ -55,6 +66,9 @@ class PgEventRelay:
         if event.message is not None:
             payload["m"] = event.message.id
             payload["g"] = str(event.message.org_id)
+        elif event.type in PROPOSAL_EVENTS:
+            payload["p"] = event.data["id"]
+            payload["g"] = event.data["org_id"]
         else:
             payload["d"] = event.data
         self._outbox.append(json.dumps(payload, default=str))
@@ -126,6 +140,12 @@ class PgEventRelay:
                 message = await self.messages.get_by_id(UUID(data["g"]), int(data["m"]))
                 if message is not None:
                     self.bus.publish_local(chat_id, ChatEvent(data["t"], message=message))
+            elif "p" in data:
+                loaded = None
+                if self.load_proposal is not None:
+                    loaded = await self.load_proposal(UUID(data["g"]), UUID(data["p"]))
+                if loaded is not None:
+                    self.bus.publish_local(chat_id, ChatEvent(data["t"], loaded))
             else:
                 self.bus.publish_local(chat_id, ChatEvent(data["t"], data.get("d") or {}))
         except Exception:
