@@ -149,6 +149,36 @@ async def test_rejecting_the_answer_rejects_its_pending_proposals(
     )
     assert approve.status_code == 409
     assert await _titled(client, alice, "Сверка с банком") == []
+    audit = await client.get(
+        "/api/v1/audit", headers=org.admin.headers, params={"target_id": str(answer["id"])}
+    )
+    assert [e["action"] for e in audit.json()["items"]] == ["message.rejected"]
+    audit = await client.get(
+        "/api/v1/audit", headers=org.admin.headers, params={"target_id": proposal["id"]}
+    )
+    assert [e["action"] for e in audit.json()["items"]] == ["proposal.rejected"]
+
+
+async def test_a_write_refused_when_applied_marks_the_proposal_failed(
+    ai_api: Api, org: Org, llm: ScriptedLLM
+) -> None:
+    client = ai_api.client
+    alice, bob, _ = org.members
+    chat = await create_chat(client, alice, bob)
+    _, (proposal,) = await _ask(
+        client, llm, alice, chat["id"], {**CREATE, "timezone": "Mars/Olympus_Mons"}
+    )
+    url = f"/api/v1/chats/{chat['id']}/proposals/{proposal['id']}/approve"
+    refused = await client.post(url, headers=bob.headers)
+    assert refused.status_code == 422, refused.text
+    assert "изменение не удалось применить" in refused.json()["detail"]
+    listed = await client.get(
+        f"/api/v1/chats/{chat['id']}/messages/{proposal['message_id']}/proposals",
+        headers=bob.headers,
+    )
+    (failed,) = listed.json()
+    assert failed["status"] == "failed" and failed["status_reason"]
+    assert (await client.post(url, headers=bob.headers)).status_code == 409
 
 
 async def test_other_org_and_non_members_get_404(ai_api: Api, org: Org, llm: ScriptedLLM) -> None:
