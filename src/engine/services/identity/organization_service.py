@@ -134,7 +134,7 @@ class OrganizationService:
                 system_org = await self.organizations.create(
                     SYSTEM_ORG_SLUG, "System", is_system=True, conn=conn
                 )
-            await self.user_service.insert_user(
+            admin = await self.user_service.insert_user(
                 system_org.id,
                 NewUser(
                     username=username,
@@ -145,6 +145,15 @@ class OrganizationService:
                 role=AccessRole.SYSTEM_ADMIN,
                 password_hash=password_hash,
                 conn=conn,
+            )
+            await self.user_service.audit.record(
+                conn,
+                org_id=system_org.id,
+                actor=None,
+                action="user.created",
+                target_type="user",
+                target_id=admin.id,
+                details={"username": username, "role": AccessRole.SYSTEM_ADMIN.value},
             )
         log.info("system administrator %r created", username)
         return True
