@@ -120,3 +120,53 @@ async def test_user_links_telegram_and_gets_the_agent_result_on_time(
         # on time: claimed within a couple of scheduler intervals of being due
         lateness = datetime.fromisoformat(fired[-1]["created_at"]) - due_at
         assert lateness < timedelta(seconds=2 * interval + 1), lateness
+
+
+async def test_a_scheduled_run_only_proposes_and_the_owner_approves(
+    stack_settings: Callable[..., Settings], llm: ScriptedLLM
+) -> None:
+    """A calendar firing has no chat message: the write its agent wants becomes a proposal
+    attached to the firing, listed for the event's owner, applied when the owner approves."""
+    llm.queue(
+        Reply.tool_call(
+            "calendar",
+            {"action": "create", "title": "Оплатить НДС", "starts_at": "2026-12-28T09:00:00Z"},
+        ),
+        Reply.text("Предложил событие «Оплатить НДС», его нужно одобрить."),
+    )
+    settings = stack_settings(llm_base_url=llm.ollama_base_url, llm_timeout_seconds=10)
+    async with engine_stack(settings) as stack:
+        org = await stack.api.create_org(members=2)
+        owner, other = org.members
+        created = await stack.client.post(
+            EVENTS,
+            headers=owner.headers,
+            json={
+                "title": "Налоги недели",
+                "starts_at": (datetime.now(UTC) + timedelta(hours=1)).isoformat(),
+                "role_code": "accountant",
+                "prompt": PROMPT,
+            },
+        )
+        assert created.status_code == 201, created.text
+        due = datetime.fromisoformat(created.json()["next_run_at"])
+        stack.shift_clock(due - await stack.engine.clock.now() + timedelta(seconds=5))
+        assert await stack.engine.scheduler.tick() == 1
+
+        runs = await stack.client.get(
+            f"{EVENTS}/{created.json()['id']}/runs", headers=owner.headers
+        )
+        (run,) = runs.json()
+        pending = await stack.client.get("/api/v1/proposals", headers=owner.headers)
+        (proposal,) = pending.json()
+        assert proposal["calendar_run_id"] == run["id"]
+        assert proposal["chat_id"] is None and proposal["status"] == "pending"
+        listed = await stack.client.get(EVENTS, headers=owner.headers)
+        assert [e["title"] for e in listed.json()] == ["Налоги недели"]
+
+        url = f"/api/v1/proposals/{proposal['id']}/approve"
+        assert (await stack.client.post(url, headers=other.headers)).status_code == 404
+        approved = await stack.client.post(url, headers=owner.headers)
+        assert approved.json()["status"] == "applied", approved.text
+        listed = await stack.client.get(EVENTS, headers=owner.headers)
+        assert sorted(e["title"] for e in listed.json()) == ["Налоги недели", "Оплатить НДС"]

@@ -12,6 +12,7 @@ from engine.config import Settings, get_settings
 from engine.errors import install_error_handlers
 from engine.middleware import RequestContextMiddleware
 from engine.routes import (
+    audit,
     auth,
     calendar,
     chats,
@@ -19,6 +20,7 @@ from engine.routes import (
     health,
     notifications,
     organizations,
+    proposals,
     roles,
     users,
 )
@@ -38,6 +40,8 @@ ROUTERS: list[APIRouter] = [
     documents.router,
     calendar.router,
     notifications.router,
+    proposals.router,
+    audit.router,
     health.router,
 ]
 

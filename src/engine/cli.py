@@ -1,4 +1,4 @@
-"""`rugpt` command line: serve, migrate, create-admin, check.
+"""`rugpt` command line: serve, migrate, create-admin, check, audit-purge.
 
 Exit codes: 0 success, 1 a dependency or the operation failed, 2 the configuration is invalid.
 Every command reads the same settings as the server (environment and `.env`).
@@ -121,6 +121,31 @@ async def _migrate(settings: Settings) -> int:
         return EXIT_OK
     names = {m.version: f"{m.version:03d}_{m.name}" for m in discover()}
     _say(f"migrate: ok (applied {', '.join(names[v] for v in applied)})")
+    return EXIT_OK
+
+
+async def _audit_purge(settings: Settings, days: int) -> int:
+    """Apply the audit retention. Run as the owner of the tables (the role that runs
+    migrations): the engine's runtime role may not delete audit rows."""
+    from engine.storage.audit import purge_older_than
+
+    if days == 0:
+        _say("audit-purge: ok (retention 0: the audit log is kept forever)")
+        return EXIT_OK
+    try:
+        async with _database_dsn(settings) as dsn:
+            conn = await asyncpg.connect(dsn, timeout=DB_CONNECT_TIMEOUT_SECONDS)
+            try:
+                deleted = await purge_older_than(conn, days)
+            finally:
+                await conn.close()
+    except asyncpg.InsufficientPrivilegeError as exc:
+        _say(f"audit-purge: FAILED (run it as the tables' owner: {_one_line(exc)})")
+        return EXIT_FAILED
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        _say(f"audit-purge: FAILED ({_one_line(exc)})")
+        return EXIT_FAILED
+    _say(f"audit-purge: ok ({deleted} rows older than {days} days deleted)")
     return EXIT_OK
 
 
@@ -266,6 +291,11 @@ def build_parser() -> argparse.ArgumentParser:
     admin.add_argument("--email", default=None, help="default: ADMIN_EMAIL")
     admin.add_argument("--password", default=None, help="visible to other users in `ps`")
     sub.add_parser("check", help="check configuration, database and LLM server, one line each")
+    purge = sub.add_parser(
+        "audit-purge",
+        help="delete audit log rows older than AUDIT_RETENTION_DAYS (run as the tables' owner)",
+    )
+    purge.add_argument("--days", type=int, default=None, help="default: AUDIT_RETENTION_DAYS")
     return parser
 
 
@@ -299,6 +329,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(level, None, log_format=settings.log_format)
     if args.command == "migrate":
         return asyncio.run(_migrate(settings))
+    if args.command == "audit-purge":
+        days = settings.audit_retention_days if args.days is None else args.days
+        if days < 0:
+            _say("audit-purge: FAILED (--days must be 0 or more)")
+            return EXIT_CONFIG
+        return asyncio.run(_audit_purge(settings, days))
     if args.command == "create-admin":
         password = _read_password(args.password, settings)
         return asyncio.run(

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     login_max_failures_per_ip: int = Field(30, ge=1)
     login_failure_window_seconds: int = Field(900, ge=1)
 
+    # audit_log rows older than this are deleted by `rugpt audit-purge` (0 = keep forever)
+    audit_retention_days: int = Field(365, ge=0, le=100 * 365)
+
     admin_username: str = "admin"
     admin_password: SecretStr | None = None
     admin_email: str = "admin@localhost"

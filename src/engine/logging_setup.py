@@ -16,6 +16,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
+# The client address of the request being served (after trusted proxy headers); the audit
+# trail records it. Unset outside requests (background work).
+client_ip_var: ContextVar[str | None] = ContextVar("client_ip", default=None)
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [req=%(request_id)s] %(message)s"
 LOG_FILE_NAME = "engine.log"

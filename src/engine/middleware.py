@@ -10,7 +10,7 @@ import secrets
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from engine.logging_setup import request_id_var
+from engine.logging_setup import client_ip_var, request_id_var
 
 MAX_BODY_BYTES = 1024 * 1024
 TOO_LARGE = "request body too large"
@@ -96,6 +96,8 @@ class RequestContextMiddleware:
         incoming = headers.get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if _REQUEST_ID.fullmatch(incoming) else secrets.token_hex(8)
         token = request_id_var.set(request_id)
+        client = scope.get("client")
+        client_token = client_ip_var.set(client[0] if client else None)
         try:
             declared = headers.get(b"content-length")
             if declared is not None and (
@@ -131,6 +133,7 @@ class RequestContextMiddleware:
 
             await self.app(scope, limited_receive, send_with_id)
         finally:
+            client_ip_var.reset(client_token)
             request_id_var.reset(token)
 
 

@@ -1,4 +1,5 @@
-"""The `calendar` tool in a ReAct run creates and finds real events, as the asking user."""
+"""The `calendar` tool in a ReAct run proposes real events (applied when approved) and finds
+them, as the asking user."""
 
 from __future__ import annotations
 
@@ -44,7 +45,16 @@ async def test_react_run_creates_a_real_event(ai_api: Api, org: Org, llm: Script
     answer = await wait_ai_message(client, bob, chat["id"], posted["ai_message_ids"][0])
     assert answer["ai_status"] == "done", answer
     assert answer["content"] == "Напоминание создано на 25 декабря."
-    assert answer["meta"]["tool_calls"][0]["result"].startswith("Событие создано")
+    assert answer["meta"]["tool_calls"][0]["result"].startswith("Изменение НЕ выполнено")
+
+    proposals = await client.get(
+        f"/api/v1/chats/{chat['id']}/messages/{answer['id']}/proposals", headers=alice.headers
+    )
+    (proposal,) = proposals.json()
+    approved = await client.post(
+        f"/api/v1/chats/{chat['id']}/proposals/{proposal['id']}/approve", headers=alice.headers
+    )
+    assert approved.json()["status"] == "applied", approved.text
 
     events = await client.get("/api/v1/calendar/events", headers=alice.headers)
     created = [e for e in events.json() if e["title"] == "Сдать декларацию по НДС"]

@@ -250,3 +250,34 @@ def test_serve_writes_json_lines_with_request_ids_and_stops_cleanly(
     assert access["logger"] == "uvicorn.access"
     assert (access["method"], access["path"], access["status"]) == ("GET", "/api/v1/health", 200)
     assert any("applied migration 001_foundation" in e["message"] for e in entries)
+
+
+async def test_audit_purge_deletes_only_rows_past_the_retention(
+    fresh_database_url: str, tmp_path: Path
+) -> None:
+    env = _env(fresh_database_url, tmp_path, audit_retention_days=30)
+    assert run_cli(["migrate"], env, tmp_path).returncode == 0
+    conn = await asyncpg.connect(fresh_database_url)
+    try:
+        org_id = await conn.fetchval(
+            "INSERT INTO organizations (slug, name) VALUES ('purge', 'Purge') RETURNING id"
+        )
+        for days in (400, 31, 29, 0):
+            await conn.execute(
+                "INSERT INTO audit_log (org_id, at, action, details) "
+                "VALUES ($1, now() - make_interval(days => $2), 'test.row', $3::jsonb)",
+                org_id,
+                days,
+                json.dumps({"days": days}),
+            )
+
+        purged = run_cli(["audit-purge"], env, tmp_path)
+        kept_forever = run_cli(["audit-purge", "--days", "0"], env, tmp_path)
+
+        left = await conn.fetch("SELECT details FROM audit_log WHERE action = 'test.row'")
+    finally:
+        await conn.close()
+    assert purged.returncode == 0, purged.stdout + purged.stderr
+    assert purged.stdout.strip() == "audit-purge: ok (2 rows older than 30 days deleted)"
+    assert kept_forever.stdout.strip().startswith("audit-purge: ok (retention 0")
+    assert sorted(json.loads(r["details"])["days"] for r in left) == [0, 29]

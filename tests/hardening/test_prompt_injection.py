@@ -4,8 +4,9 @@ The scripted model does what an injected message asks: it calls the calendar too
 another organization's event, lists "org B's" calendar with org and user ids in the
 arguments, and creates an event "for org B". Tools take the organization and the user from
 the server (AgentContext), never from model output: B's event is not found, the listing shows
-only the caller's own events, the created event belongs to the caller, and nothing of B ever
-reaches the model.
+only the caller's own events, the creation is a proposal of the caller's organization that
+B cannot approve and that, approved by the caller, creates the caller's event; nothing of B
+ever reaches the model.
 """
 
 from __future__ import annotations
@@ -95,7 +96,23 @@ async def test_injected_calendar_calls_stay_in_the_callers_org(
     assert "A-own-standup" in listed and own["id"] in listed
     for result in (got, listed, created):
         assert not any(s in result for s in b_secrets), result
-    # the created event is the caller's, in the caller's organization
+    # the write became a proposal of the caller's organization, out of B's reach; once the
+    # caller approves it, the event is the caller's, in the caller's organization
+    listed_proposals = await client.get(
+        f"/api/v1/chats/{chat['id']}/messages/{answer['id']}/proposals", headers=alice.headers
+    )
+    (proposal,) = listed_proposals.json()
+    assert proposal["org_id"] == a.id and proposal["requested_by"] == alice.id
+    assert "Injected into B" not in [e["title"] for e in await _events(client, alice)]
+    for outsider in (b.admin, b.members[0]):
+        refused = await client.post(
+            f"/api/v1/proposals/{proposal['id']}/approve", headers=outsider.headers
+        )
+        assert refused.status_code == 404
+    approved = await client.post(
+        f"/api/v1/chats/{chat['id']}/proposals/{proposal['id']}/approve", headers=alice.headers
+    )
+    assert approved.json()["status"] == "applied", approved.text
     mine = {e["title"]: e for e in await _events(client, alice)}
     injected = mine["Injected into B"]
     assert injected["owner_id"] == alice.id and injected["org_id"] == a.id

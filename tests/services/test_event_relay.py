@@ -70,3 +70,49 @@ async def test_events_of_one_burst_go_out_in_one_statement_in_order(make_setting
             engine_a.relay.pool = real_pool
         assert received == list(range(20))
         assert len(statements) <= 2, statements
+
+
+async def test_proposal_events_cross_processes_whatever_their_size(make_settings) -> None:  # type: ignore[no-untyped-def]
+    """Only the proposal's id travels through NOTIFY (limited to 8000 bytes); the other
+    process loads the proposal, so a large one arrives whole."""
+    from engine.models.proposal import PlannedWrite
+
+    async with (
+        running_app(make_settings()) as (app_a, client_a),
+        running_app(make_settings()) as (app_b, client_b),
+    ):
+        engine_a, engine_b = app_a.state.engine, app_b.state.engine
+        await wait_for(lambda: engine_a.relay.connected.is_set(), timeout=5)
+        await wait_for(lambda: engine_b.relay.connected.is_set(), timeout=5)
+        org = await Api(client_a, SYSTEM_ADMIN_PASSWORD).create_org(members=2)
+        alice, bob = org.members
+        chat = await create_chat(client_a, alice, bob)
+        posted = await post_message(client_a, alice, chat["id"], "вопрос")
+        description = "очень длинное описание " * 400  # about 17 KB in UTF-8
+        proposal = await engine_b.storages.proposals.insert(
+            UUID(org.id),
+            PlannedWrite(
+                tool="calendar",
+                action="create",
+                target_type="calendar_event",
+                target_id=None,
+                target_version=None,
+                payload={"event": {"title": "Т", "description": description}},
+                summary="создать событие",
+            ),
+            role_code="accountant",
+            requested_by=UUID(alice.id),
+            chat_id=UUID(chat["id"]),
+            message_id=posted["message"]["id"],
+            calendar_run_id=None,
+        )
+        async with engine_a.bus.subscribe(UUID(chat["id"])) as queue:
+            rejected = await client_b.post(
+                f"/api/v1/chats/{chat['id']}/proposals/{proposal.id}/reject", headers=bob.headers
+            )
+            assert rejected.status_code == 200, rejected.text
+            async with asyncio.timeout(5):
+                event = await queue.get()
+        assert event.type == "proposal.updated"
+        assert event.data["id"] == str(proposal.id) and event.data["status"] == "rejected"
+        assert event.data["payload"]["event"]["description"] == description

@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
+from engine.models.proposal import PlannedWrite
 from tests.support.api import Account, Api, Org, create_chat, post_message, wait_ai_message
 
 # Path parameters that are not an object id of the target organization, with why.
@@ -49,8 +50,10 @@ class OrgObjects:
 async def populate(api: Api, org: Org, engine: Any, *, ai_timeout: float = 10.0) -> OrgObjects:
     """One of each kind in `org` (which needs one member); the AI message is finished.
 
-    Everything goes through the API except the notification: nothing in the API queues one
-    directly (the scheduler does), so it is queued with the engine's notification service.
+    Everything goes through the API except the notification and the proposals: nothing in
+    the API queues a notification directly (the scheduler does), and proposals come from an
+    agent's tool call (the LLM here may be unreachable), so they are stored with the
+    engine's own storages.
     """
     client = api.client
     tag = secrets.token_hex(4)
@@ -103,6 +106,26 @@ async def populate(api: Api, org: Org, engine: Any, *, ai_timeout: float = 10.0)
         body=f"notification-body-secret-{tag}",
         source="test",
     )
+    proposal_ids = []
+    for in_chat in (True, False):  # one on the AI answer, one of a proactive run
+        proposal = await engine.storages.proposals.insert(
+            uuid.UUID(org.id),
+            PlannedWrite(
+                tool="calendar",
+                action="delete",
+                target_type="calendar_event",
+                target_id=event.json()["id"],
+                target_version=event.json()["updated_at"],
+                payload={"before": {"title": event_title}},
+                summary=f"proposal-secret-{tag}",
+            ),
+            role_code="accountant",
+            requested_by=uuid.UUID(member.id),
+            chat_id=uuid.UUID(chat["id"]) if in_chat else None,
+            message_id=ai_id if in_chat else None,
+            calendar_run_id=None,
+        )
+        proposal_ids.append(str(proposal.id))
     return OrgObjects(
         org=org,
         ids={
@@ -114,6 +137,7 @@ async def populate(api: Api, org: Org, engine: Any, *, ai_timeout: float = 10.0)
             "event_id": [event.json()["id"]],
             "channel_id": [channel.json()["id"]],
             "notification_id": [str(notification_id)],
+            "proposal_id": proposal_ids,
         },
         secrets=[
             org.slug,
@@ -135,6 +159,8 @@ async def populate(api: Api, org: Org, engine: Any, *, ai_timeout: float = 10.0)
             f"notification-secret-{tag}",
             f"notification-body-secret-{tag}",
             str(notification_id),
+            f"proposal-secret-{tag}",
+            *proposal_ids,
         ],
     )
 
@@ -149,6 +175,7 @@ QUERY_VALUES: dict[str, Callable[[OrgObjects], list[str]]] = {
     "user_id": lambda o: o.ids["user_id"],
     "notification_id": lambda o: o.ids["notification_id"],
     "after_id": lambda o: ["0"],
+    "org_id": lambda o: o.ids["org_id"],
 }
 
 

@@ -110,7 +110,14 @@ class ScriptedRunner:
     started: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def __call__(
-        self, *, org_id: UUID, user_id: UUID, role_code: str, prompt: str, context: str
+        self,
+        *,
+        org_id: UUID,
+        user_id: UUID,
+        role_code: str,
+        prompt: str,
+        context: str,
+        run_id: UUID | None = None,
     ) -> AgentRunOutcome:
         self.calls.append(
             {

@@ -50,6 +50,11 @@ class AgentContext:
     user: User
     role: Role
     chat_id: UUID | None = None
+    # the AI answer being produced (its proposals attach to it)
+    message_id: int | None = None
+    # a proactive run (calendar firing, Telegram): its writes are only ever proposed
+    proactive: bool = False
+    calendar_run_id: UUID | None = None
     depth: int = 0
     call_chain: tuple[str, ...] = ()
     on_token: TokenCallback | None = None
@@ -62,6 +67,9 @@ class AgentContext:
             user=self.user,
             role=role,
             chat_id=self.chat_id,
+            message_id=self.message_id,
+            proactive=self.proactive,
+            calendar_run_id=self.calendar_run_id,
             depth=self.depth + 1,
             call_chain=(*self.call_chain, self.role.code),
             on_token=None,

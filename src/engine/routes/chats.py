@@ -24,6 +24,7 @@ from engine.schemas.chats import (
     ReadMarkIn,
     UnresolvedMentionOut,
 )
+from engine.schemas.proposals import ProposalOut
 from engine.services.chats.chat_stream import PING_SECONDS, StreamGrant
 from engine.services.chats.events import ChatEvent
 
@@ -174,6 +175,29 @@ async def reject_message(
 ) -> MessageOut:
     message = await engine.messages.set_validation(user, chat_id, message_id, validated=False)
     return MessageOut.of(message)
+
+
+@router.get("/{chat_id}/messages/{message_id}/proposals", response_model=list[ProposalOut])
+async def list_message_proposals(
+    chat_id: UUID, message_id: int, user: CurrentUser, engine: Engine
+) -> list[ProposalOut]:
+    """Writes the AI answer's tools proposed (pending until a member approves them)."""
+    found = await engine.proposals.list_for_message(user, chat_id, message_id)
+    return [ProposalOut.of(p) for p in found]
+
+
+@router.post("/{chat_id}/proposals/{proposal_id}/approve", response_model=ProposalOut)
+async def approve_proposal(
+    chat_id: UUID, proposal_id: UUID, user: CurrentUser, engine: Engine
+) -> ProposalOut:
+    return ProposalOut.of(await engine.proposals.approve(user, proposal_id, chat_id=chat_id))
+
+
+@router.post("/{chat_id}/proposals/{proposal_id}/reject", response_model=ProposalOut)
+async def reject_proposal(
+    chat_id: UUID, proposal_id: UUID, user: CurrentUser, engine: Engine
+) -> ProposalOut:
+    return ProposalOut.of(await engine.proposals.reject(user, proposal_id, chat_id=chat_id))
 
 
 def _encode(event: ChatEvent) -> dict[str, Any]:

@@ -19,7 +19,7 @@ async def list_roles(user: CurrentUser, engine: Engine) -> list[RoleOut]:
 
 @router.post("/admin/cache/clear", response_model=CacheClearedOut)
 async def clear_prompt_cache(user: CurrentUser, engine: Engine) -> CacheClearedOut:
-    return CacheClearedOut(cleared=engine.roles.clear_prompt_cache(user))
+    return CacheClearedOut(cleared=await engine.roles.clear_prompt_cache(user))
 
 
 @router.get("/{code}", response_model=RoleDetailOut)

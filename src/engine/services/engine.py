@@ -30,7 +30,9 @@ from engine.services.ai.ai_answers import AIAnswerService
 from engine.services.ai.ai_worker import AIWorker
 from engine.services.ai.document_service import DocumentService
 from engine.services.ai.proactive_runner import ExecutorProactiveRunner
+from engine.services.ai.proposal_service import ProposalService
 from engine.services.ai.role_service import RoleService
+from engine.services.audit_service import AuditTrail
 from engine.services.background import PeriodicTask
 from engine.services.calendar.calendar_service import CalendarService
 from engine.services.calendar.scheduler_service import ProactiveAgentRunner, SchedulerService
@@ -46,6 +48,7 @@ from engine.services.identity.passwords import PasswordHasher
 from engine.services.identity.user_service import UserService
 from engine.services.notifications.notification_service import NotificationService
 from engine.services.notifications.telegram_bot import TelegramBotService
+from engine.storage.audit import AuditStorage
 from engine.storage.auth_tokens import LoginFailureStorage, RefreshTokenStorage
 from engine.storage.calendar import CalendarRunStorage, CalendarStorage
 from engine.storage.chats import ChatStorage
@@ -61,6 +64,7 @@ from engine.storage.notifications import (
     NotificationStorage,
 )
 from engine.storage.organizations import OrganizationStorage
+from engine.storage.proposals import ProposalStorage
 from engine.storage.roles import RoleStorage
 from engine.storage.telegram import TelegramLinkStorage, TelegramUpdateStorage
 from engine.storage.users import UserStorage
@@ -85,6 +89,8 @@ class Storages:
     notification_log: NotificationLogStorage
     telegram_links: TelegramLinkStorage
     telegram_updates: TelegramUpdateStorage
+    proposals: ProposalStorage
+    audit: AuditStorage
 
     @classmethod
     def build(cls, pool: asyncpg.Pool) -> Storages:
@@ -104,6 +110,8 @@ class Storages:
             notification_log=NotificationLogStorage(pool),
             telegram_links=TelegramLinkStorage(pool),
             telegram_updates=TelegramUpdateStorage(pool),
+            proposals=ProposalStorage(pool),
+            audit=AuditStorage(pool),
         )
 
 
@@ -160,6 +168,8 @@ class EngineService:
     scheduler: SchedulerService
     telegram: TelegramBotService
     proactive_runner: ProactiveAgentRunner
+    proposals: ProposalService
+    audit: AuditTrail
     embedded: EmbeddedPostgres | None = None
     relay: PgEventRelay | None = None
     background: list[PeriodicTask] = field(default_factory=list)
@@ -191,6 +201,7 @@ class EngineService:
             await engine.ai_worker.start()
             if settings.events_relay_enabled:
                 relay = PgEventRelay(dsn, pool, engine.bus, engine.storages.messages)
+                relay.load_proposal = engine.proposals.event_data
                 await relay.start()
                 engine.relay = relay
             if settings.scheduler_enabled:
@@ -209,7 +220,8 @@ class EngineService:
         http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0))
         hasher = PasswordHasher(settings.bcrypt_rounds)
         prompts = PromptCache(settings.prompt_dir)
-        users = UserService(storages.users, storages.refresh_tokens, hasher)
+        audit = AuditTrail(storages.audit)
+        users = UserService(db, storages.users, storages.refresh_tokens, hasher, audit)
         bus = ChatEventBus()
         gate = LLMGate(
             build_chat_model(settings),
@@ -228,8 +240,12 @@ class EngineService:
             storages.users,
             storages.roles,
             clock,
+            audit,
         )
-        tools.register(calendar_tool(calendar))
+        proposals = ProposalService(
+            db, storages.proposals, storages.chats, storages.messages, calendar, audit, bus
+        )
+        tools.register(calendar_tool(calendar, proposals.propose))
         tools.register(role_call_tool(executor.ask_role))
         tools.register(rag_tool(storages.documents))
         tools.register(web_tool(http, settings.web_search_url))
@@ -238,9 +254,10 @@ class EngineService:
         )
         ai_worker = AIWorker(settings, storages.messages, bus, answers.answer)
         messages = MessageService(
-            db, storages.messages, storages.chats, storages.users, storages.roles, bus
+            db, storages.messages, storages.chats, storages.users, storages.roles, bus, audit
         )
         messages.submit_ai_job = ai_worker.submit
+        messages.proposals = proposals
         proactive_runner = ExecutorProactiveRunner(executor, storages.users, storages.roles)
         senders = build_senders(settings, http)
         notifications = NotificationService(
@@ -251,6 +268,8 @@ class EngineService:
             storages.users,
             senders,
             clock,
+            db,
+            audit,
         )
         messages.notify = notifications.notify
         scheduler = SchedulerService(
@@ -273,9 +292,17 @@ class EngineService:
             telegram_sender if isinstance(telegram_sender, TelegramSender) else None,
             proactive_runner,
             clock,
+            audit,
         )
         auth = AuthService(
-            settings, db, storages.users, storages.refresh_tokens, storages.login_failures, hasher
+            settings,
+            db,
+            storages.users,
+            storages.refresh_tokens,
+            storages.login_failures,
+            hasher,
+            storages.organizations,
+            audit,
         )
         organizations = OrganizationService(db, storages.organizations, storages.roles, users)
         for revoker in (auth, users, organizations):
@@ -289,15 +316,15 @@ class EngineService:
             auth=auth,
             users=users,
             organizations=organizations,
-            roles=RoleService(storages.roles, prompts),
+            roles=RoleService(storages.roles, prompts, audit),
             health=HealthService(db, LLMProbe(settings, http), gate, lambda: ai_worker.active_jobs),
             bus=bus,
-            chats=ChatService(db, storages.chats, storages.users, bus),
+            chats=ChatService(db, storages.chats, storages.users, bus, audit),
             streams=ChatStreamService(
                 bus, storages.chats, storages.messages, storages.users, storages.organizations
             ),
             messages=messages,
-            documents=DocumentService(db, storages.documents),
+            documents=DocumentService(db, storages.documents, audit),
             llm=gate,
             tools=tools,
             agents=executor,
@@ -308,6 +335,8 @@ class EngineService:
             scheduler=scheduler,
             telegram=telegram,
             proactive_runner=proactive_runner,
+            proposals=proposals,
+            audit=audit,
             embedded=embedded,
         )
 

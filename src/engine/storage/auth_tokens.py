@@ -58,8 +58,10 @@ class RefreshTokenStorage:
         status = await self.pool.execute("DELETE FROM refresh_tokens WHERE expires_at < now()")
         return int(status.split()[-1])
 
-    async def revoke_user(self, org_id: UUID, user_id: UUID) -> None:
-        await self.pool.execute(
+    async def revoke_user(
+        self, org_id: UUID, user_id: UUID, *, conn: Executor | None = None
+    ) -> None:
+        await (conn or self.pool).execute(
             "UPDATE refresh_tokens SET revoked_at = now() "
             "WHERE org_id = $1 AND user_id = $2 AND revoked_at IS NULL",
             org_id,

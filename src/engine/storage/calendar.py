@@ -106,8 +106,10 @@ class CalendarStorage:
         )
         return CalendarEvent.from_row(row) if row else None
 
-    async def soft_delete(self, org_id: UUID, event_id: UUID) -> bool:
-        status = await self.pool.execute(
+    async def soft_delete(
+        self, org_id: UUID, event_id: UUID, *, conn: Executor | None = None
+    ) -> bool:
+        status = await (conn or self.pool).execute(
             "UPDATE calendar_events SET is_deleted = true, next_run_at = NULL, updated_at = now() "
             "WHERE org_id = $1 AND id = $2 AND NOT is_deleted",
             org_id,

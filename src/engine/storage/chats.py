@@ -141,8 +141,10 @@ class ChatStorage:
             archived,
         )
 
-    async def add_member(self, org_id: UUID, chat_id: UUID, user_id: UUID) -> None:
-        await self.pool.execute(
+    async def add_member(
+        self, org_id: UUID, chat_id: UUID, user_id: UUID, *, conn: Executor | None = None
+    ) -> None:
+        await (conn or self.pool).execute(
             """INSERT INTO chat_members (org_id, chat_id, user_id) VALUES ($1, $2, $3)
                ON CONFLICT (chat_id, user_id) DO UPDATE SET is_active = true, joined_at = now()""",
             org_id,
@@ -150,8 +152,10 @@ class ChatStorage:
             user_id,
         )
 
-    async def remove_member(self, org_id: UUID, chat_id: UUID, user_id: UUID) -> bool:
-        status = await self.pool.execute(
+    async def remove_member(
+        self, org_id: UUID, chat_id: UUID, user_id: UUID, *, conn: Executor | None = None
+    ) -> bool:
+        status = await (conn or self.pool).execute(
             "UPDATE chat_members SET is_active = false "
             "WHERE org_id = $1 AND chat_id = $2 AND user_id = $3 AND is_active",
             org_id,

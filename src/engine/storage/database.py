@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TypeAlias
 
 import asyncpg
 
-Executor = asyncpg.Connection | asyncpg.Pool
+Executor: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -52,7 +53,12 @@ class Database:
         self.pool = pool
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
+    async def transaction(self, join: Executor | None = None) -> AsyncIterator[asyncpg.Connection]:
+        """A new transaction, or `join`'s when the caller already holds one (a service
+        method called from another service's transaction: one commit for both)."""
+        if isinstance(join, asyncpg.Connection):
+            yield join
+            return
         async with self.pool.acquire() as conn, conn.transaction():
             yield conn
 

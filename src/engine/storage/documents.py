@@ -57,8 +57,10 @@ class DocumentStorage:
         )
         return Document(**dict(row)) if row else None
 
-    async def soft_delete(self, org_id: UUID, document_id: UUID) -> bool:
-        status = await self.pool.execute(
+    async def soft_delete(
+        self, org_id: UUID, document_id: UUID, *, conn: Executor | None = None
+    ) -> bool:
+        status = await (conn or self.pool).execute(
             "UPDATE documents SET is_deleted = true, updated_at = now() "
             "WHERE org_id = $1 AND id = $2 AND NOT is_deleted",
             org_id,

@@ -267,9 +267,16 @@ class MessageStorage:
         return status.endswith(" 1")
 
     async def set_validation(
-        self, org_id: UUID, chat_id: UUID, message_id: int, *, validated: bool, by: UUID
+        self,
+        org_id: UUID,
+        chat_id: UUID,
+        message_id: int,
+        *,
+        validated: bool,
+        by: UUID,
+        conn: Executor | None = None,
     ) -> Message | None:
-        row = await self.pool.fetchrow(
+        row = await (conn or self.pool).fetchrow(
             f"""UPDATE messages SET ai_validated = $4,
                        validation = CASE WHEN $4 THEN 'validated' ELSE 'rejected' END,
                        validated_by = $5, validated_at = now(), updated_at = now()

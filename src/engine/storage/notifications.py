@@ -92,7 +92,12 @@ class ChannelStorage:
         return [Channel.from_row(r) for r in rows]
 
     async def update(
-        self, org_id: UUID, channel_id: UUID, changes: dict[str, Any]
+        self,
+        org_id: UUID,
+        channel_id: UUID,
+        changes: dict[str, Any],
+        *,
+        conn: Executor | None = None,
     ) -> Channel | None:
         unknown = set(changes) - _CHANNEL_UPDATABLE
         if unknown:
@@ -100,7 +105,7 @@ class ChannelStorage:
         if not changes:
             return await self.get(org_id, channel_id)
         assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(changes, start=3))
-        row = await self.pool.fetchrow(
+        row = await (conn or self.pool).fetchrow(
             f"UPDATE notification_channels SET {assignments}, updated_at = now() "
             f"WHERE org_id = $1 AND id = $2 AND NOT is_deleted RETURNING {_CHANNEL_COLUMNS}",
             org_id,
@@ -109,8 +114,10 @@ class ChannelStorage:
         )
         return Channel.from_row(row) if row else None
 
-    async def soft_delete(self, org_id: UUID, channel_id: UUID) -> bool:
-        status = await self.pool.execute(
+    async def soft_delete(
+        self, org_id: UUID, channel_id: UUID, *, conn: Executor | None = None
+    ) -> bool:
+        status = await (conn or self.pool).execute(
             "UPDATE notification_channels SET is_deleted = true, updated_at = now() "
             "WHERE org_id = $1 AND id = $2 AND NOT is_deleted",
             org_id,
@@ -155,13 +162,17 @@ class ChannelStorage:
             )
         return Channel.from_row(row)
 
-    async def unlink_telegram(self, chat_id: str) -> int:
-        status = await self.pool.execute(
+    async def unlink_telegram(
+        self, chat_id: str, *, conn: Executor | None = None
+    ) -> list[TelegramLink]:
+        """The channels removed (every organization's: a Telegram chat is global)."""
+        rows = await (conn or self.pool).fetch(
             "UPDATE notification_channels SET is_deleted = true, updated_at = now() "
-            "WHERE type = 'telegram' AND address = $1 AND NOT is_deleted",
+            "WHERE type = 'telegram' AND address = $1 AND NOT is_deleted "
+            "RETURNING org_id, user_id, id",
             chat_id,
         )
-        return int(status.split()[-1])
+        return [TelegramLink(r["org_id"], r["user_id"], r["id"]) for r in rows]
 
     async def telegram_owner(self, chat_id: str) -> TelegramLink | None:
         row = await self.pool.fetchrow(

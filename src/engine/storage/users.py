@@ -166,8 +166,10 @@ class UserStorage:
         )
         return User.from_row(row) if row else None
 
-    async def soft_delete(self, org_id: UUID, user_id: UUID) -> bool:
-        status = await self.pool.execute(
+    async def soft_delete(
+        self, org_id: UUID, user_id: UUID, *, conn: Executor | None = None
+    ) -> bool:
+        status = await (conn or self.pool).execute(
             "UPDATE users SET is_deleted = true, is_active = false, updated_at = now() "
             "WHERE org_id = $1 AND id = $2 AND NOT is_deleted",
             org_id,

@@ -53,7 +53,12 @@ class AIAnswerService:
             raise AIJobError("the person who asked is no longer active")
         conversation = await self._to_langchain(job.org_id, role.code, history)
         ctx = AgentContext(
-            org_id=job.org_id, user=requester, role=role, chat_id=job.chat_id, on_token=on_token
+            org_id=job.org_id,
+            user=requester,
+            role=role,
+            chat_id=job.chat_id,
+            message_id=job.message_id,
+            on_token=on_token,
         )
         return await self.executor.run(ctx, conversation)
 

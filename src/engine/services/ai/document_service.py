@@ -7,6 +7,7 @@ from uuid import UUID
 from engine.errors import NotFound
 from engine.models.document import Document
 from engine.models.user import User
+from engine.services.audit_service import AuditTrail
 from engine.services.identity.access import require_org_admin
 from engine.storage.database import Database
 from engine.storage.documents import DocumentStorage
@@ -37,8 +38,9 @@ def chunk_text(text: str, size: int = CHUNK_CHARS, overlap: int = CHUNK_OVERLAP)
 
 
 class DocumentService:
-    def __init__(self, db: Database, documents: DocumentStorage) -> None:
+    def __init__(self, db: Database, documents: DocumentStorage, audit: AuditTrail) -> None:
         self.db = db
+        self.audit = audit
         self.documents = documents
 
     @staticmethod
@@ -50,9 +52,19 @@ class DocumentService:
         self._same_org(actor, org_id)
         require_org_admin(actor)
         async with self.db.transaction() as conn:
-            return await self.documents.create(
+            document = await self.documents.create(
                 actor.org_id, title, content, actor.id, chunk_text(content), conn=conn
             )
+            await self.audit.record(
+                conn,
+                org_id=actor.org_id,
+                actor=actor,
+                action="document.created",
+                target_type="document",
+                target_id=document.id,
+                details={"title": title, "chars": len(content)},
+            )
+        return document
 
     async def list_page(
         self, actor: User, org_id: UUID, *, limit: int, offset: int
@@ -68,6 +80,16 @@ class DocumentService:
         return document
 
     async def delete(self, actor: User, org_id: UUID, document_id: UUID) -> None:
-        await self.get(actor, org_id, document_id)
+        document = await self.get(actor, org_id, document_id)
         require_org_admin(actor)
-        await self.documents.soft_delete(actor.org_id, document_id)
+        async with self.db.transaction() as conn:
+            await self.documents.soft_delete(actor.org_id, document_id, conn=conn)
+            await self.audit.record(
+                conn,
+                org_id=actor.org_id,
+                actor=actor,
+                action="document.deleted",
+                target_type="document",
+                target_id=document_id,
+                details={"title": document.title},
+            )

@@ -20,8 +20,17 @@ class ExecutorProactiveRunner:
         self.roles = roles
 
     async def __call__(
-        self, *, org_id: UUID, user_id: UUID, role_code: str, prompt: str, context: str
+        self,
+        *,
+        org_id: UUID,
+        user_id: UUID,
+        role_code: str,
+        prompt: str,
+        context: str,
+        run_id: UUID | None = None,
     ) -> AgentRunOutcome:
+        """Writes of its tools are only proposed (`proactive`), attached to the calendar
+        firing `run_id` when there is one, approvable by `user_id` alone."""
         user = await self.users.get(org_id, user_id)
         if user is None or not user.is_active:
             return AgentRunOutcome(None, "the user the agent acts for is not active")
@@ -30,7 +39,10 @@ class ExecutorProactiveRunner:
             return AgentRunOutcome(None, f"AI role '{role_code}' is not available")
         question = f"{context}\n\n{prompt}" if context else prompt
         result = await self.executor.ask(
-            AgentContext(org_id=org_id, user=user, role=role), question
+            AgentContext(
+                org_id=org_id, user=user, role=role, proactive=True, calendar_run_id=run_id
+            ),
+            question,
         )
         text = (result.text or "").strip()
         return AgentRunOutcome(text, None) if text else AgentRunOutcome(None, "empty answer")

@@ -27,6 +27,7 @@ from engine.models.calendar import (
     Occurrence,
 )
 from engine.models.user import User
+from engine.services.audit_service import AuditTrail
 from engine.services.calendar.recurrence import Schedule, ScheduleError, aware, parse_zone
 from engine.storage.calendar import CalendarRunStorage, CalendarStorage
 from engine.storage.clock import DatabaseClock
@@ -93,8 +94,10 @@ class CalendarService:
         users: UserStorage,
         roles: RoleStorage,
         clock: DatabaseClock,
+        audit: AuditTrail,
     ) -> None:
         self.db = db
+        self.audit = audit
         self.events = events
         self.runs = runs
         self.users = users
@@ -160,17 +163,35 @@ class CalendarService:
         return [instant.astimezone(UTC) for instant in upcoming]
 
     # -- writing -----------------------------------------------------------------------
-    async def create_event(self, actor: User, new: NewEvent) -> CalendarEvent:
-        values, schedule = await self._prepare(actor, new)
-        now = await self.clock.now()
+    async def create_event(
+        self, actor: User, new: NewEvent, *, conn: Executor | None = None
+    ) -> CalendarEvent:
+        """`conn`: join the caller's transaction (an approved proposal and its status)."""
+        values, schedule = await self._prepare(actor, new, conn=conn)
+        now = await self.clock.now(conn)
         occurrence, run_at = next_firing(schedule, values["remind_before_minutes"], now)
         values.update(next_occurrence_at=occurrence, next_run_at=run_at)
-        event = await self.events.create(actor.org_id, actor.id, values)
+        async with self.db.transaction(conn) as tx:
+            event = await self.events.create(actor.org_id, actor.id, values, conn=tx)
+            await self.audit.record(
+                tx,
+                org_id=actor.org_id,
+                actor=actor,
+                action="calendar.event_created",
+                target_type="calendar_event",
+                target_id=event.id,
+                details={"title": event.title, "starts_at": event.starts_at.isoformat()},
+            )
         log.info("calendar event %s created in org %s by %s", event.id, actor.org_id, actor.id)
         return event
 
     async def update_event(
-        self, actor: User, event_id: UUID, changes: dict[str, Any]
+        self,
+        actor: User,
+        event_id: UUID,
+        changes: dict[str, Any],
+        *,
+        conn: Executor | None = None,
     ) -> CalendarEvent:
         unknown = set(changes) - set(NewEvent.__dataclass_fields__)
         if unknown:
@@ -178,7 +199,7 @@ class CalendarService:
         nulls = sorted(name for name in _NOT_NULL & set(changes) if changes[name] is None)
         if nulls:
             raise Unprocessable(f"cannot be null: {', '.join(nulls)}")
-        async with self.db.transaction() as conn:
+        async with self.db.transaction(conn) as conn:
             event = await self._visible(actor, event_id, for_update=True, conn=conn)
             self._require_editor(actor, event)
             current = _as_new_event(event)
@@ -199,15 +220,36 @@ class CalendarService:
                 occurrence, run_at = next_firing(schedule, values["remind_before_minutes"], now)
                 values.update(next_occurrence_at=occurrence, next_run_at=run_at)
             updated = await self.events.update(actor.org_id, event_id, values, conn=conn)
-        if updated is None:
-            raise NotFound("event not found")
+            if updated is None:
+                raise NotFound("event not found")
+            await self.audit.record(
+                conn,
+                org_id=actor.org_id,
+                actor=actor,
+                action="calendar.event_updated",
+                target_type="calendar_event",
+                target_id=event_id,
+                details={"fields": sorted(changes)},
+            )
         return updated
 
-    async def delete_event(self, actor: User, event_id: UUID) -> None:
-        event = await self._visible(actor, event_id)
-        self._require_editor(actor, event)
-        if not await self.events.soft_delete(actor.org_id, event_id):
-            raise NotFound("event not found")
+    async def delete_event(
+        self, actor: User, event_id: UUID, *, conn: Executor | None = None
+    ) -> None:
+        async with self.db.transaction(conn) as tx:
+            event = await self._visible(actor, event_id, for_update=True, conn=tx)
+            self._require_editor(actor, event)
+            if not await self.events.soft_delete(actor.org_id, event_id, conn=tx):
+                raise NotFound("event not found")
+            await self.audit.record(
+                tx,
+                org_id=actor.org_id,
+                actor=actor,
+                action="calendar.event_deleted",
+                target_type="calendar_event",
+                target_id=event_id,
+                details={"title": event.title},
+            )
 
     @staticmethod
     def _require_editor(actor: User, event: CalendarEvent) -> None:

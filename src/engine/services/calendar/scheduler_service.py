@@ -47,12 +47,25 @@ class ProactiveAgentRunner(Protocol):
     """Runs an AI role on a prompt on behalf of a user, outside any chat."""
 
     async def __call__(
-        self, *, org_id: UUID, user_id: UUID, role_code: str, prompt: str, context: str
+        self,
+        *,
+        org_id: UUID,
+        user_id: UUID,
+        role_code: str,
+        prompt: str,
+        context: str,
+        run_id: UUID | None = None,
     ) -> AgentRunOutcome: ...
 
 
 async def agent_system_unavailable(
-    *, org_id: UUID, user_id: UUID, role_code: str, prompt: str, context: str
+    *,
+    org_id: UUID,
+    user_id: UUID,
+    role_code: str,
+    prompt: str,
+    context: str,
+    run_id: UUID | None = None,
 ) -> AgentRunOutcome:
     """The runner used until the AI agents are plugged in."""
     return AgentRunOutcome(None, "agent system not available")
@@ -67,12 +80,18 @@ async def run_agent_safely(
     role_code: str,
     prompt: str,
     context: str,
+    run_id: UUID | None = None,
 ) -> AgentRunOutcome:
     """The runner's outcome; a crash, a hang or an empty answer becomes an error outcome."""
     try:
         outcome = await asyncio.wait_for(
             runner(
-                org_id=org_id, user_id=user_id, role_code=role_code, prompt=prompt, context=context
+                org_id=org_id,
+                user_id=user_id,
+                role_code=role_code,
+                prompt=prompt,
+                context=context,
+                run_id=run_id,
             ),
             time_limit,
         )
@@ -287,6 +306,7 @@ class SchedulerService:
                 role_code=event.role_code,
                 prompt=event.prompt or event.description or event.title,
                 context=event_context(event, run.occurrence_at, people),
+                run_id=run.id,
             )
             saved = await self.runs.save_agent_outcome(
                 run.org_id,

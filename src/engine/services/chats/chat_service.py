@@ -7,9 +7,10 @@ from engine.errors import Forbidden, NotFound, Unprocessable
 from engine.models.access import Revocation, RevocationReason
 from engine.models.chat import Chat, ChatKind
 from engine.models.user import User
+from engine.services.audit_service import AuditTrail
 from engine.services.chats.events import ChatEvent, ChatEventBus, EventType
 from engine.storage.chats import ChatStorage
-from engine.storage.database import Database
+from engine.storage.database import Database, Executor
 from engine.storage.users import UserStorage
 
 log = logging.getLogger(__name__)
@@ -19,9 +20,15 @@ MAX_MEMBERS = 500
 
 class ChatService:
     def __init__(
-        self, db: Database, chats: ChatStorage, users: UserStorage, bus: ChatEventBus
+        self,
+        db: Database,
+        chats: ChatStorage,
+        users: UserStorage,
+        bus: ChatEventBus,
+        audit: AuditTrail,
     ) -> None:
         self.db = db
+        self.audit = audit
         self.chats = chats
         self.users = users
         self.bus = bus
@@ -54,6 +61,15 @@ class ChatService:
                 created_by=actor.id,
                 member_ids=[actor.id, *others],
                 conn=conn,
+            )
+            await self.audit.record(
+                conn,
+                org_id=actor.org_id,
+                actor=actor,
+                action="chat.created",
+                target_type="chat",
+                target_id=chat_id,
+                details={"kind": kind.value, "member_ids": [str(u) for u in [actor.id, *others]]},
             )
         return await self.get(actor, chat_id), True
 
@@ -110,7 +126,9 @@ class ChatService:
         await self._require_users(actor, [user_id])
         if len(chat.member_ids) >= MAX_MEMBERS:
             raise Unprocessable(f"a chat has at most {MAX_MEMBERS} members")
-        await self.chats.add_member(actor.org_id, chat_id, user_id)
+        async with self.db.transaction() as conn:
+            await self.chats.add_member(actor.org_id, chat_id, user_id, conn=conn)
+            await self._audit_member(conn, actor, chat_id, "chat.member_added", user_id)
         self.bus.publish(chat_id, ChatEvent(EventType.CHAT_MEMBER_ADDED, {"user_id": str(user_id)}))
         return await self.get(actor, chat_id)
 
@@ -120,8 +138,10 @@ class ChatService:
             raise Unprocessable("members of a direct chat cannot change")
         if user_id != actor.id:
             await self._require_manager(actor, chat)
-        if not await self.chats.remove_member(actor.org_id, chat_id, user_id):
-            raise NotFound("member not found")
+        async with self.db.transaction() as conn:
+            if not await self.chats.remove_member(actor.org_id, chat_id, user_id, conn=conn):
+                raise NotFound("member not found")
+            await self._audit_member(conn, actor, chat_id, "chat.member_removed", user_id)
         self.bus.revoke(
             Revocation(
                 RevocationReason.MEMBER_REMOVED, actor.org_id, user_id=user_id, chat_id=chat_id
@@ -129,4 +149,17 @@ class ChatService:
         )
         self.bus.publish(
             chat_id, ChatEvent(EventType.CHAT_MEMBER_REMOVED, {"user_id": str(user_id)})
+        )
+
+    async def _audit_member(
+        self, conn: Executor, actor: User, chat_id: UUID, action: str, user_id: UUID
+    ) -> None:
+        await self.audit.record(
+            conn,
+            org_id=actor.org_id,
+            actor=actor,
+            action=action,
+            target_type="chat",
+            target_id=chat_id,
+            details={"user_id": str(user_id)},
         )

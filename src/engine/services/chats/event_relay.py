@@ -16,6 +16,7 @@ import contextlib
 import json
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import UUID
 
@@ -23,7 +24,7 @@ import asyncpg
 
 from engine.errors import DB_UNAVAILABLE_ERRORS
 from engine.models.access import Revocation, RevocationReason
-from engine.services.chats.events import ChatEvent, ChatEventBus, EventType
+from engine.services.chats.events import PROPOSAL_EVENTS, ChatEvent, ChatEventBus, EventType
 from engine.storage.messages import MessageStorage
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,11 @@ RELAYED = {
     EventType.CHAT_UPDATED,
     EventType.CHAT_MEMBER_ADDED,
     EventType.CHAT_MEMBER_REMOVED,
+    *PROPOSAL_EVENTS,
 }
+# Loads a proposal's event data by (org_id, proposal_id): a proposal can outgrow a NOTIFY
+# payload (8000 bytes), so only its id travels, like a message's.
+ProposalLoader = Callable[[UUID, UUID], Awaitable[dict[str, Any] | None]]
 RECONNECT_SECONDS = 2.0
 
 
@@ -55,6 +60,7 @@ class PgEventRelay:
         self._outbox: list[str] = []
         self._flusher: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
+        self.load_proposal: ProposalLoader | None = None
 
     async def start(self) -> None:
         self.bus.forward = self.forward
@@ -68,6 +74,9 @@ class PgEventRelay:
         if event.message is not None:
             payload["m"] = event.message.id
             payload["g"] = str(event.message.org_id)
+        elif event.type in PROPOSAL_EVENTS:
+            payload["p"] = event.data["id"]
+            payload["g"] = event.data["org_id"]
         else:
             payload["d"] = event.data
         self._send(payload)
@@ -175,6 +184,12 @@ class PgEventRelay:
                 message = await self.messages.get_by_id(UUID(data["g"]), int(data["m"]))
                 if message is not None:
                     self.bus.publish_local(chat_id, ChatEvent(kind, message=message))
+            elif "p" in data:
+                loaded = None
+                if self.load_proposal is not None:
+                    loaded = await self.load_proposal(UUID(data["g"]), UUID(data["p"]))
+                if loaded is not None:
+                    self.bus.publish_local(chat_id, ChatEvent(kind, loaded))
             else:
                 self.bus.publish_local(chat_id, ChatEvent(kind, data.get("d") or {}))
         except Exception:

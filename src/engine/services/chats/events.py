@@ -33,8 +33,14 @@ class EventType(StrEnum):
     CHAT_UPDATED = "chat.updated"
     CHAT_MEMBER_ADDED = "chat.member_added"
     CHAT_MEMBER_REMOVED = "chat.member_removed"
+    PROPOSAL_CREATED = "proposal.created"
+    PROPOSAL_UPDATED = "proposal.updated"
     RESYNC = "resync"
     ACCESS_REVOKED = "access.revoked"
+
+
+# published by services/ai/proposal_service.py; `data` is a ProposalOut
+PROPOSAL_EVENTS = (EventType.PROPOSAL_CREATED, EventType.PROPOSAL_UPDATED)
 
 
 @dataclass(frozen=True, slots=True)

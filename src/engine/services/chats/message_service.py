@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from engine.errors import Conflict, Forbidden, NotFound, Unprocessable
 from engine.models.chat import Chat, Message, PostedMessage, UnresolvedMention
 from engine.models.user import User
+from engine.services.audit_service import AuditTrail
 from engine.services.chats.events import ChatEvent, ChatEventBus, EventType
 from engine.services.chats.mentions import ParsedMentions, parse_mentions
 from engine.storage.chats import ChatStorage
@@ -16,6 +18,10 @@ from engine.storage.database import Database
 from engine.storage.messages import MessageStorage
 from engine.storage.roles import RoleStorage
 from engine.storage.users import UserStorage
+
+if TYPE_CHECKING:
+    from engine.models.proposal import Proposal
+    from engine.services.ai.proposal_service import ProposalService
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +38,10 @@ class MessageService:
         users: UserStorage,
         roles: RoleStorage,
         bus: ChatEventBus,
+        audit: AuditTrail,
     ) -> None:
         self.db = db
+        self.audit = audit
         self.messages = messages
         self.chats = chats
         self.users = users
@@ -41,6 +49,7 @@ class MessageService:
         self.bus = bus
         self.submit_ai_job: JobSubmitter | None = None
         self.notify: MentionNotifier | None = None
+        self.proposals: ProposalService | None = None
 
     async def _member_chat(self, actor: User, chat_id: UUID) -> Chat:
         chat = await self.chats.get_for_member(actor.org_id, chat_id, actor.id)
@@ -217,12 +226,27 @@ class MessageService:
             raise Unprocessable("only AI answers are validated")
         if message.ai_status is not None and message.ai_status.value != "done":
             raise Conflict(f"the answer is {message.ai_status.value}, not done")
-        updated = await self.messages.set_validation(
-            actor.org_id, chat_id, message_id, validated=validated, by=actor.id
-        )
-        if updated is None:
-            raise NotFound("message not found")
+        async with self.db.transaction() as conn:
+            updated = await self.messages.set_validation(
+                actor.org_id, chat_id, message_id, validated=validated, by=actor.id, conn=conn
+            )
+            if updated is None:
+                raise NotFound("message not found")
+            await self.audit.record(
+                conn,
+                org_id=actor.org_id,
+                actor=actor,
+                action="message.validated" if validated else "message.rejected",
+                target_type="message",
+                target_id=message_id,
+                details={"chat_id": str(chat_id), "role_code": message.role_code},
+            )
+            rejected: list[Proposal] = []
+            if not validated and self.proposals is not None:
+                rejected = await self.proposals.reject_for_answer(conn, actor, chat_id, message_id)
         self.bus.publish(chat_id, ChatEvent(EventType.MESSAGE_UPDATED, message=updated))
+        if self.proposals is not None:
+            self.proposals.published(rejected)
         return updated
 
 

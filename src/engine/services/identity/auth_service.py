@@ -12,10 +12,12 @@ from engine.errors import RateLimited, Unauthorized
 from engine.models.access import Revocation, RevocationReason
 from engine.models.auth import TokenClaims, TokenPair
 from engine.models.user import User
+from engine.services.audit_service import AuditTrail
 from engine.services.identity.passwords import PasswordHasher
 from engine.services.identity.tokens import ACCESS, REFRESH, TokenCodec, hash_token
 from engine.storage.auth_tokens import LoginFailureStorage, RefreshTokenStorage
 from engine.storage.database import Database
+from engine.storage.organizations import OrganizationStorage
 from engine.storage.users import UserStorage
 
 log = logging.getLogger(__name__)
@@ -33,7 +35,11 @@ class AuthService:
         refresh_tokens: RefreshTokenStorage,
         login_failures: LoginFailureStorage,
         hasher: PasswordHasher,
+        organizations: OrganizationStorage,
+        audit: AuditTrail,
     ) -> None:
+        self.organizations = organizations
+        self.audit = audit
         self.settings = settings
         self.db = db
         self.users = users
@@ -69,10 +75,43 @@ class AuthService:
                 break
         if matched is None:  # the recorded attempt stays as a failure
             log.info("failed login for %r from %s", account_key, client_ip)
+            await self._audit_failure(
+                candidates[0].user if candidates else None, login, organization
+            )
             raise Unauthorized(INVALID_CREDENTIALS)
         await self.login_failures.forget(attempt)
         await self.login_failures.clear_account(account_key)
-        return matched, await self._issue_pair(matched, family_id=uuid.uuid4())
+        async with self.db.transaction() as conn:
+            pair = await self._issue_pair(matched, family_id=uuid.uuid4(), conn=conn)
+            await self.audit.record(
+                conn,
+                org_id=matched.org_id,
+                actor=matched,
+                action="auth.login",
+                target_type="user",
+                target_id=matched.id,
+            )
+        return matched, pair
+
+    async def _audit_failure(
+        self, candidate: User | None, login: str, organization: str | None
+    ) -> None:
+        """A failed login changes nothing: its row is a statement of its own. It goes to the
+        organization of the account tried, or to the system organization when none matched."""
+        org_id = candidate.org_id if candidate else None
+        if org_id is None:
+            system = await self.organizations.get_system()
+            if system is None:
+                return
+            org_id = system.id
+        await self.audit.record_alone(
+            org_id=org_id,
+            actor=None,
+            action="auth.login_failed",
+            target_type="user" if candidate else None,
+            target_id=candidate.id if candidate else None,
+            details={"login": login[:200], "organization": (organization or "")[:200]},
+        )
 
     async def _check_throttle(self, account_key: str, client_ip: str) -> None:
         window = self.settings.login_failure_window_seconds

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -12,7 +13,7 @@ from engine.models.organization import Organization
 from engine.models.user import AccessRole, User
 from engine.services.identity.access import require_system_admin
 from engine.services.identity.user_service import NewUser, UserService
-from engine.storage.database import Database
+from engine.storage.database import Database, Executor
 from engine.storage.organizations import OrganizationStorage
 from engine.storage.roles import RoleStorage
 
@@ -54,6 +55,23 @@ class OrganizationService:
                     first_admin = await self.user_service.insert_user(
                         org.id, admin, role=AccessRole.ADMIN, password_hash=admin_hash, conn=conn
                     )
+                await self._audit(
+                    conn,
+                    actor,
+                    org.id,
+                    "organization.created",
+                    {"slug": org.slug, "name": org.name},
+                )
+                if first_admin is not None:
+                    await self.user_service.audit.record(
+                        conn,
+                        org_id=org.id,
+                        actor=actor,
+                        action="user.created",
+                        target_type="user",
+                        target_id=first_admin.id,
+                        details={"username": first_admin.username, "role": "admin"},
+                    )
         except asyncpg.UniqueViolationError as exc:
             raise Conflict(f"organization '{slug}' already exists") from exc
         log.info("organization %s (%s) created by %s", org.slug, org.id, actor.id)
@@ -78,9 +96,18 @@ class OrganizationService:
         if not actor.is_system_admin:
             if is_active is not None or not actor.is_org_admin:
                 require_system_admin(actor)
-        org = await self.organizations.update(org_id, name=name, is_active=is_active)
-        if org is None:
-            raise NotFound("organization not found")
+        async with self.db.transaction() as conn:
+            org = await self.organizations.update(org_id, name=name, is_active=is_active, conn=conn)
+            if org is None:
+                raise NotFound("organization not found")
+            changed = {"name": name, "is_active": is_active}
+            await self._audit(
+                conn,
+                actor,
+                org_id,
+                "organization.updated",
+                {k: v for k, v in changed.items() if v is not None},
+            )
         if is_active is False:
             self._revoke_all(org_id)
         return org
@@ -88,9 +115,24 @@ class OrganizationService:
     async def delete(self, actor: User, org_id: UUID) -> None:
         await self.get(actor, org_id)
         require_system_admin(actor)
-        if not await self.organizations.soft_delete(org_id):
-            raise NotFound("organization not found")
+        async with self.db.transaction() as conn:
+            if not await self.organizations.soft_delete(org_id, conn=conn):
+                raise NotFound("organization not found")
+            await self._audit(conn, actor, org_id, "organization.deleted", {})
         self._revoke_all(org_id)
+
+    async def _audit(
+        self, conn: Executor, actor: User, org_id: UUID, action: str, details: dict[str, Any]
+    ) -> None:
+        await self.user_service.audit.record(
+            conn,
+            org_id=org_id,
+            actor=actor,
+            action=action,
+            target_type="organization",
+            target_id=org_id,
+            details=details,
+        )
 
     async def bootstrap_system_admin(self, username: str, email: str, password: str) -> bool:
         """Create the system organization and its administrator once; False if already there."""
@@ -103,7 +145,7 @@ class OrganizationService:
                 system_org = await self.organizations.create(
                     SYSTEM_ORG_SLUG, "System", is_system=True, conn=conn
                 )
-            await self.user_service.insert_user(
+            admin = await self.user_service.insert_user(
                 system_org.id,
                 NewUser(
                     username=username,
@@ -114,6 +156,15 @@ class OrganizationService:
                 role=AccessRole.SYSTEM_ADMIN,
                 password_hash=password_hash,
                 conn=conn,
+            )
+            await self.user_service.audit.record(
+                conn,
+                org_id=system_org.id,
+                actor=None,
+                action="user.created",
+                target_type="user",
+                target_id=admin.id,
+                details={"username": username, "role": AccessRole.SYSTEM_ADMIN.value},
             )
         log.info("system administrator %r created", username)
         return True

@@ -11,10 +11,11 @@ import asyncpg
 from engine.errors import Conflict, Forbidden, NotFound, Unauthorized, Unprocessable
 from engine.models.access import Revocation, RevocationReason
 from engine.models.user import AccessRole, User
+from engine.services.audit_service import AuditTrail
 from engine.services.identity.access import require_org_admin
 from engine.services.identity.passwords import PasswordHasher, password_problem
 from engine.storage.auth_tokens import RefreshTokenStorage
-from engine.storage.database import Executor
+from engine.storage.database import Database, Executor
 from engine.storage.users import UserStorage
 
 log = logging.getLogger(__name__)
@@ -34,8 +35,15 @@ class NewUser:
 
 class UserService:
     def __init__(
-        self, users: UserStorage, refresh_tokens: RefreshTokenStorage, hasher: PasswordHasher
+        self,
+        db: Database,
+        users: UserStorage,
+        refresh_tokens: RefreshTokenStorage,
+        hasher: PasswordHasher,
+        audit: AuditTrail,
     ) -> None:
+        self.db = db
+        self.audit = audit
         self.users = users
         self.refresh_tokens = refresh_tokens
         self.hasher = hasher
@@ -79,7 +87,17 @@ class UserService:
         if new.role is AccessRole.SYSTEM_ADMIN:
             raise Forbidden("system administrators are created with `rugpt create-admin`")
         password_hash = await self.hash_new_password(new.password)
-        user = await self.insert_user(actor.org_id, new, role=new.role, password_hash=password_hash)
+        async with self.db.transaction() as conn:
+            user = await self.insert_user(
+                actor.org_id, new, role=new.role, password_hash=password_hash, conn=conn
+            )
+            await self._audit(
+                conn,
+                actor,
+                "user.created",
+                user.id,
+                {"username": user.username, "role": user.role.value},
+            )
         log.info("user %s created in org %s by %s", user.id, actor.org_id, actor.id)
         return user
 
@@ -115,13 +133,21 @@ class UserService:
         if target.id == actor.id and ("role" in changes or changes.get("is_active") is False):
             raise Forbidden("you cannot demote or deactivate yourself")
         try:
-            updated = await self.users.update(actor.org_id, user_id, changes)
+            async with self.db.transaction() as conn:
+                updated = await self.users.update(actor.org_id, user_id, changes, conn=conn)
+                if updated is None:
+                    raise NotFound("user not found")
+                if changes.get("is_active") is False:
+                    await self.refresh_tokens.revoke_user(actor.org_id, user_id, conn=conn)
+                details: dict[str, Any] = {"fields": sorted(changes)}
+                if "role" in changes and changes["role"] is not target.role:
+                    details["role"] = {"from": target.role.value, "to": updated.role.value}
+                if "is_active" in changes and changes["is_active"] != target.is_active:
+                    details["is_active"] = updated.is_active
+                await self._audit(conn, actor, "user.updated", user_id, details)
         except asyncpg.UniqueViolationError as exc:
             raise Conflict("email already taken in this organization") from exc
-        if updated is None:
-            raise NotFound("user not found")
         if changes.get("is_active") is False:
-            await self.refresh_tokens.revoke_user(actor.org_id, user_id)
             self._revoke(RevocationReason.USER_DEACTIVATED, actor.org_id, user_id)
         return updated
 
@@ -130,16 +156,22 @@ class UserService:
         require_org_admin(actor)
         if target.id == actor.id:
             raise Forbidden("you cannot delete yourself")
-        await self.users.soft_delete(actor.org_id, user_id)
-        await self.refresh_tokens.revoke_user(actor.org_id, user_id)
+        async with self.db.transaction() as conn:
+            await self.users.soft_delete(actor.org_id, user_id, conn=conn)
+            await self.refresh_tokens.revoke_user(actor.org_id, user_id, conn=conn)
+            await self._audit(conn, actor, "user.deleted", user_id, {"username": target.username})
         self._revoke(RevocationReason.USER_DEACTIVATED, actor.org_id, user_id)
 
     async def reset_password(self, actor: User, user_id: UUID, new_password: str) -> None:
         await self.get(actor, user_id)
         require_org_admin(actor)
         password_hash = await self.hash_new_password(new_password)
-        await self.users.update(actor.org_id, user_id, {"password_hash": password_hash})
-        await self.refresh_tokens.revoke_user(actor.org_id, user_id)
+        async with self.db.transaction() as conn:
+            await self.users.update(
+                actor.org_id, user_id, {"password_hash": password_hash}, conn=conn
+            )
+            await self.refresh_tokens.revoke_user(actor.org_id, user_id, conn=conn)
+            await self._audit(conn, actor, "user.password_reset", user_id, {})
         self._revoke(RevocationReason.PASSWORD_RESET, actor.org_id, user_id)
 
     async def change_own_password(self, actor: User, current: str, new_password: str) -> None:
@@ -147,6 +179,23 @@ class UserService:
         if not await self.hasher.verify(current, stored):
             raise Unauthorized("current password is wrong")
         password_hash = await self.hash_new_password(new_password)
-        await self.users.update(actor.org_id, actor.id, {"password_hash": password_hash})
-        await self.refresh_tokens.revoke_user(actor.org_id, actor.id)
+        async with self.db.transaction() as conn:
+            await self.users.update(
+                actor.org_id, actor.id, {"password_hash": password_hash}, conn=conn
+            )
+            await self.refresh_tokens.revoke_user(actor.org_id, actor.id, conn=conn)
+            await self._audit(conn, actor, "user.password_changed", actor.id, {})
         self._revoke(RevocationReason.PASSWORD_RESET, actor.org_id, actor.id)
+
+    async def _audit(
+        self, conn: Executor, actor: User, action: str, user_id: UUID, details: dict[str, Any]
+    ) -> None:
+        await self.audit.record(
+            conn,
+            org_id=actor.org_id,
+            actor=actor,
+            action=action,
+            target_type="user",
+            target_id=user_id,
+            details=details,
+        )

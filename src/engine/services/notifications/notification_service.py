@@ -35,9 +35,10 @@ from engine.models.notification import (
 from engine.models.user import User
 from engine.notifications.base import BaseSender, DeliveryError
 from engine.notifications.telegram import is_chat_address
+from engine.services.audit_service import AuditTrail
 from engine.services.identity.access import require_org_admin
 from engine.storage.clock import DatabaseClock
-from engine.storage.database import Executor
+from engine.storage.database import Database, Executor
 from engine.storage.notifications import ChannelStorage, NotificationLogStorage, NotificationStorage
 from engine.storage.users import UserStorage
 
@@ -83,7 +84,11 @@ class NotificationService:
         users: UserStorage,
         senders: Mapping[str, BaseSender],
         clock: DatabaseClock,
+        db: Database,
+        audit: AuditTrail,
     ) -> None:
+        self.db = db
+        self.audit = audit
         self.settings = settings
         self.channels = channels
         self.outbox = outbox
@@ -286,16 +291,35 @@ class NotificationService:
         channel_type = ChannelType(type)
         address = _checked_address(channel_type, address)
         try:
-            return await self.channels.create(
-                actor.org_id,
-                actor.id,
-                type=channel_type.value,
-                address=address,
-                priority=priority,
-                enabled=enabled,
-            )
+            async with self.db.transaction() as conn:
+                channel = await self.channels.create(
+                    actor.org_id,
+                    actor.id,
+                    type=channel_type.value,
+                    address=address,
+                    priority=priority,
+                    enabled=enabled,
+                    conn=conn,
+                )
+                await self._audit_channel(
+                    conn, actor, "channel.created", channel.id, {"type": channel_type.value}
+                )
         except asyncpg.UniqueViolationError as exc:
             raise Conflict("you already have this channel") from exc
+        return channel
+
+    async def _audit_channel(
+        self, conn: Executor, actor: User, action: str, channel_id: UUID, details: dict[str, Any]
+    ) -> None:
+        await self.audit.record(
+            conn,
+            org_id=actor.org_id,
+            actor=actor,
+            action=action,
+            target_type="channel",
+            target_id=channel_id,
+            details=details,
+        )
 
     async def update_channel(
         self, actor: User, channel_id: UUID, changes: dict[str, Any]
@@ -309,16 +333,24 @@ class NotificationService:
             if changes["address"] != channel.address:
                 changes["verified"] = False
         try:
-            updated = await self.channels.update(actor.org_id, channel_id, changes)
+            async with self.db.transaction() as conn:
+                updated = await self.channels.update(actor.org_id, channel_id, changes, conn=conn)
+                if updated is None:
+                    raise NotFound("channel not found")
+                await self._audit_channel(
+                    conn, actor, "channel.updated", channel_id, {"fields": sorted(changes)}
+                )
         except asyncpg.UniqueViolationError as exc:
             raise Conflict("you already have this channel") from exc
-        if updated is None:
-            raise NotFound("channel not found")
         return updated
 
     async def delete_channel(self, actor: User, channel_id: UUID) -> None:
-        await self._own_channel(actor, channel_id)
-        await self.channels.soft_delete(actor.org_id, channel_id)
+        channel = await self._own_channel(actor, channel_id)
+        async with self.db.transaction() as conn:
+            await self.channels.soft_delete(actor.org_id, channel_id, conn=conn)
+            await self._audit_channel(
+                conn, actor, "channel.deleted", channel_id, {"type": channel.type.value}
+            )
 
     async def test_channel(self, actor: User, channel_id: UUID) -> DeliveryAttempt:
         """Send a test message right now (one try, logged); a delivered email counts as verified."""

@@ -25,6 +25,7 @@ from engine.models.notification import LinkToken
 from engine.models.user import User
 from engine.notifications.base import DeliveryError
 from engine.notifications.telegram import TelegramSender
+from engine.services.audit_service import AuditTrail
 from engine.services.calendar.scheduler_service import ProactiveAgentRunner, run_agent_safely
 from engine.storage.clock import DatabaseClock
 from engine.storage.database import Database
@@ -92,7 +93,9 @@ class TelegramBotService:
         sender: TelegramSender | None,
         runner: ProactiveAgentRunner,
         clock: DatabaseClock,
+        audit: AuditTrail,
     ) -> None:
+        self.audit = audit
         self.settings = settings
         self.db = db
         self.links = links
@@ -171,7 +174,18 @@ class TelegramBotService:
         if command == "/start":
             await self._start(chat, argument)
         elif command == "/stop":
-            removed = await self.channels.unlink_telegram(chat)
+            async with self.db.transaction() as conn:
+                removed = await self.channels.unlink_telegram(chat, conn=conn)
+                for link in removed:
+                    await self.audit.record(
+                        conn,
+                        org_id=link.org_id,
+                        actor=link.user_id,
+                        action="channel.deleted",
+                        target_type="channel",
+                        target_id=link.channel_id,
+                        details={"type": "telegram", "via": "telegram /stop"},
+                    )
             await self._reply(chat, MSG_UNLINKED if removed else MSG_NOT_LINKED)
         elif command:
             await self._reply(chat, MSG_HOW_TO_LINK)
@@ -191,6 +205,15 @@ class TelegramBotService:
                     org_id, user_id = owner
                     linked = await self.channels.link_telegram(
                         org_id, user_id, chat_id, priority=TELEGRAM_PRIORITY, conn=conn
+                    )
+                    await self.audit.record(
+                        conn,
+                        org_id=org_id,
+                        actor=user_id,
+                        action="channel.created",
+                        target_type="channel",
+                        target_id=linked.id,
+                        details={"type": "telegram", "via": "telegram /start"},
                     )
         if linked is None:
             log.info("Telegram chat %s: /start with an unusable token", chat_id)

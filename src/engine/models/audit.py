@@ -1,0 +1,51 @@
+"""Rows of the audit trail: who did what to which object, from where, when."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    id: int
+    org_id: UUID
+    at: datetime
+    actor_id: UUID | None
+    action: str
+    target_type: str | None
+    target_id: str | None
+    details: dict[str, Any]
+    request_id: str | None
+    client_ip: str | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> AuditEntry:
+        return cls(
+            id=row["id"],
+            org_id=row["org_id"],
+            at=row["at"],
+            actor_id=row["actor_id"],
+            action=row["action"],
+            target_type=row["target_type"],
+            target_id=row["target_id"],
+            details=dict(row["details"] or {}),
+            request_id=row["request_id"],
+            client_ip=row["client_ip"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AuditQuery:
+    """Filters of one page of the trail; `org_id` None reads every organization."""
+
+    org_id: UUID | None
+    action: str | None = None
+    actor_id: UUID | None = None
+    target_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    before_id: int | None = None
+    limit: int = 50
