@@ -24,7 +24,7 @@ from starlette.routing import Route
 
 from tests.conftest import SYSTEM_ADMIN_PASSWORD
 from tests.fakes._uvicorn import UvicornRunner
-from tests.fakes.llm_server import Message, Reply, ScriptedLLM, last_user_text
+from tests.fakes.llm_server import Message, Reply, ScriptedLLM
 from tests.support.api import Account, Api, create_chat, post_message, wait_ai_message
 from tests.support.browser import (
     DIST_DIR,
@@ -56,10 +56,10 @@ XSS_USER_LINK = "[нажми меня](javascript:window.__xss='user-link')"
 
 def scripted_answer(messages: list[Message]) -> Reply:
     """The fake model: slow enough to watch it type; marked prompts get marked answers."""
-    question = last_user_text(messages)
-    if "xss-probe" in question:
+    everything = " ".join(message["content"] for message in messages)
+    if "xss-probe" in everything:
         return Reply.text(XSS_MARKDOWN)
-    if "планёрк" in question:
+    if "планёрк" in everything:
         return Reply.text(CALENDAR_ANSWER)
     return Reply.text(LAWYER_ANSWER, pace=0.08)
 
@@ -144,7 +144,7 @@ async def seed(stack: Stack) -> None:
     for name, title in (
         ("lawyer", "Договоры поставки"),
         ("xss", "Проверка разметки"),
-        ("restart", "Планёрка отдела"),
+        ("restart", "Отдел продаж"),
     ):
         stack.chats[name] = await create_chat(stack.client, alice, bob, title=title)
     await create_chat(stack.client, stack.accounts["carol"], title="Внутренний чат Globex")
