@@ -72,15 +72,6 @@ def initial_js_gzip_kb(dist: Path = DIST) -> tuple[float, float, list[str]]:
     return gzipped / 1024, sum(map(len, raw)) / 1024, files
 
 
-async def _tokens(client: httpx.AsyncClient, login: str, org: str) -> tuple[str, str]:
-    response = await client.post(
-        f"{common.API}/auth/login",
-        json={"login": login, "password": common.USER_PASSWORD, "organization": org},
-    )
-    response.raise_for_status()
-    return response.json()["access_token"], response.json()["refresh_token"]
-
-
 async def browser_run(env: dict[str, str]) -> dict[str, list[float]]:
     process = await asyncio.create_subprocess_exec(
         "node",
@@ -125,12 +116,12 @@ async def measure(args: argparse.Namespace) -> list[Figure]:
                 )
                 posted.raise_for_status()
             ai_chat = await common.create_chat(client, reader, title="Токены")
-            access, refresh = await _tokens(client, reader.username, org.slug)
             result = await browser_run(
                 {
                     "BASE_URL": engine.base_url,
-                    "ACCESS_TOKEN": access,
-                    "REFRESH_TOKEN": refresh,
+                    "ORGANIZATION": org.slug,
+                    "USERNAME": reader.username,
+                    "PASSWORD": common.USER_PASSWORD,
                     "CHAT_50": history,
                     "CHAT_AI": ai_chat,
                     "QUESTION": "@@lawyer ответь длинным текстом",
@@ -138,10 +129,12 @@ async def measure(args: argparse.Namespace) -> list[Figure]:
                     "LOADS": str(args.loads),
                 }
             )
+    # A chain role calls the model once per step and streams only the last call to the
+    # chat, so each token's send time is that of its last sending.
     sent_at: dict[int, float] = {}
     for at, piece in llm.sent_pieces:
         for match in TOKEN.finditer(piece):
-            sent_at.setdefault(int(match.group(1)), at)
+            sent_at[int(match.group(1))] = at
     latencies = [
         seen_ms - sent_at[n] * 1000.0
         for n, seen_ms in enumerate(result["tokenSeenAt"], start=1)

@@ -1,6 +1,6 @@
 // Browser half of bench/web_client.py: Debian's chromium, driven by Playwright's library.
 // Input in environment variables, one JSON line with the measurements on stdout.
-//   BASE_URL, ACCESS_TOKEN, REFRESH_TOKEN  the engine serving the client; a member's tokens
+//   BASE_URL, ORGANIZATION, USERNAME, PASSWORD  the engine serving the client; a member
 //   CHAT_50       a chat holding "Сообщение 01" .. "Сообщение 50"
 //   CHAT_AI       an empty chat; QUESTION is posted there and TOKENS marker words stream back
 //   LOADS         how many times the 50-message chat is opened
@@ -29,14 +29,13 @@ const browser = await chromium.launch({
 });
 try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, baseURL: base });
-  await context.addInitScript(
-    ([access, refresh]) => {
-      localStorage.setItem("rugpt.access", access);
-      localStorage.setItem("rugpt.refresh", refresh);
-    },
-    [env("ACCESS_TOKEN"), env("REFRESH_TOKEN")],
-  );
   const page = await context.newPage();
+  await page.goto("/login");
+  await page.getByTestId("login-organization").fill(env("ORGANIZATION"));
+  await page.getByTestId("login-username").fill(env("USERNAME"));
+  await page.getByTestId("login-password").fill(env("PASSWORD"));
+  await page.getByTestId("login-submit").click();
+  await page.getByTestId("main-nav").waitFor();
 
   // 1. Navigation to a chat with 50 messages: ms from navigation start until the oldest and
   // the newest of them are both rendered (checked on every animation frame).
