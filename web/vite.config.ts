@@ -10,6 +10,6 @@ export default defineConfig({
     host: "127.0.0.1",
     proxy: { "/api": { target: engine, changeOrigin: false } },
   },
-  build: { target: "es2022", sourcemap: false },
+  build: { target: "es2022", sourcemap: false, manifest: true },
   test: { environment: "node", include: ["src/**/*.test.ts"] },
 });

@@ -82,6 +82,7 @@ export const chats = {
   markRead: (id: string, message_id: number) => api.post<void>(`/chats/${id}/read`, { message_id }),
   messages: (id: string, cursor: { before_id?: number; after_id?: number; limit?: number }) =>
     api.get<MessagePage>(`/chats/${id}/messages`, { limit: 50, ...cursor }),
+  message: (id: string, messageId: number) => api.get<Message>(`/chats/${id}/messages/${messageId}`),
   post: (id: string, content: string) => api.post<PostedMessage>(`/chats/${id}/messages`, { content }),
   edit: (id: string, messageId: number, content: string) =>
     api.patch<Message>(`/chats/${id}/messages/${messageId}`, { content }),

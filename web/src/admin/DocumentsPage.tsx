@@ -1,0 +1,3 @@
+export default function DocumentsPage() {
+  return <div className="page" />;
+}
