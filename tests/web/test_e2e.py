@@ -10,6 +10,7 @@ do (restart the engine). Screenshots land in test-artifacts/screenshots/.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -247,3 +248,5 @@ async def test_browser(spec: str, stack: Stack, seed_file: Path) -> None:
     stats = run.report.get("stats", {})
     if run.skipped and not stats.get("expected"):
         pytest.skip("; ".join(run.skipped))
+    for reason in run.skipped:
+        warnings.warn(f"browser test skipped in {spec}: {reason}", stacklevel=1)
