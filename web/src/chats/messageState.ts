@@ -64,3 +64,12 @@ export function appendToken(state: MessagesState, id: number, delta: string): Me
 
 export const lastId = (state: MessagesState): number | null =>
   state.messages.length ? state.messages[state.messages.length - 1].id : null;
+
+/** Apply a partial update (e.g. `message.status`: `{id, ai_status}`) to a message we hold. */
+export function patchMessage(state: MessagesState, patch: Partial<Message> & { id: number }): MessagesState {
+  const index = state.messages.findIndex((m) => m.id === patch.id);
+  if (index < 0) return state;
+  const messages = state.messages.slice();
+  messages[index] = mergeOne(messages[index], { ...messages[index], ...patch });
+  return { ...state, messages };
+}

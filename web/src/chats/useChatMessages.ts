@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useRef, useState } from "react";
 import { api, chats, type Message } from "../api";
 import { ChatStream, type StreamState } from "./sse";
-import { appendToken, emptyState, lastId, removeMessage, upsertMessages, type MessagesState } from "./messageState";
+import { appendToken, emptyState, lastId, patchMessage, removeMessage, upsertMessages, type MessagesState } from "./messageState";
 
 const isMessage = (data: unknown): data is Message =>
   !!data && typeof data === "object" && "id" in data && "content" in data && "kind" in data;
@@ -123,6 +123,9 @@ export function useChatMessages(chatId: string) {
           default:
             if (event.event.startsWith("message.") && isMessage(data)) {
               apply((s) => upsertMessages(s, [data]));
+            } else if (event.event.startsWith("message.") && data && typeof data === "object" && "id" in data) {
+              const patch = data as Partial<Message> & { id: number };
+              apply((s) => patchMessage(s, patch));
             }
         }
       },
