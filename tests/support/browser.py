@@ -84,28 +84,34 @@ def ensure_chromium() -> str:
 
 
 @dataclass
+class SpecOutcome:
+    """What Playwright reported for the tests of one spec file."""
+
+    passed: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # title and first error of each
+    skipped: list[str] = field(default_factory=list)  # title and skip reason of each
+
+
+@dataclass
 class PlaywrightRun:
     returncode: int
     output: str
-    report: dict[str, Any]
-    skipped: list[str] = field(default_factory=list)
+    specs: dict[str, SpecOutcome]
 
-    @property
-    def passed(self) -> bool:
-        return self.returncode == 0
+    def outcome(self, spec: str) -> SpecOutcome:
+        return self.specs.get(spec, SpecOutcome())
 
 
-async def run_playwright(spec: str, env: Mapping[str, str], timeout: float = 120) -> PlaywrightRun:
-    """`npx playwright test <spec>` in web/e2e/, its JSON report read back."""
+async def run_playwright(env: Mapping[str, str], timeout: float = 300) -> PlaywrightRun:
+    """`npx playwright test` over every spec in web/e2e/tests/, one browser run."""
     ARTIFACTS_DIR.mkdir(exist_ok=True)
-    report_path = ARTIFACTS_DIR / f"e2e-{Path(spec).stem.split('.')[0]}.json"
+    report_path = ARTIFACTS_DIR / "e2e-report.json"
     report_path.unlink(missing_ok=True)
     process = await asyncio.create_subprocess_exec(
         "npx",
         "--no-install",
         "playwright",
         "test",
-        spec,
         cwd=E2E_DIR,
         env={
             **os.environ,
@@ -130,24 +136,35 @@ async def run_playwright(spec: str, env: Mapping[str, str], timeout: float = 120
     return PlaywrightRun(
         returncode=process.returncode if process.returncode is not None else -1,
         output=output.decode(errors="replace"),
-        report=report,
-        skipped=_skip_reasons(report),
+        specs=_outcomes(report),
     )
 
 
-def _skip_reasons(report: dict[str, Any]) -> list[str]:
-    """Annotations of the tests Playwright skipped (`test.skip(condition, reason)`)."""
-    reasons: list[str] = []
+def _outcomes(report: dict[str, Any]) -> dict[str, SpecOutcome]:
+    """Per spec file name without `.spec.ts`: its tests by how they ended."""
+    outcomes: dict[str, SpecOutcome] = {}
 
-    def walk(suite: dict[str, Any]) -> None:
+    def walk(suite: dict[str, Any], name: str) -> None:
+        outcome = outcomes.setdefault(name, SpecOutcome())
         for spec in suite.get("specs", []):
             for test in spec.get("tests", []):
-                if test.get("status") == "skipped":
+                title = spec.get("title", "?")
+                status = test.get("status")
+                if status == "skipped":
                     notes = [a.get("description", "") for a in test.get("annotations", [])]
-                    reasons.append(f"{spec.get('title')}: {'; '.join(notes) or 'skipped'}")
+                    outcome.skipped.append(f"{title}: {'; '.join(filter(None, notes)) or '-'}")
+                elif status == "expected":
+                    outcome.passed.append(title)
+                else:
+                    errors = [
+                        error.get("message", "")
+                        for result in test.get("results", [])
+                        for error in result.get("errors", [])
+                    ]
+                    outcome.failed.append(f"{title} ({status}): {errors[:1]}")
         for child in suite.get("suites", []):
-            walk(child)
+            walk(child, name)
 
     for suite in report.get("suites", []):
-        walk(suite)
-    return reasons
+        walk(suite, Path(suite.get("file", "?")).name.split(".")[0])
+    return outcomes

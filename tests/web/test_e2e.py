@@ -30,6 +30,7 @@ from tests.support.api import Account, Api, create_chat, post_message, wait_ai_m
 from tests.support.browser import (
     DIST_DIR,
     E2E_DIR,
+    PlaywrightRun,
     ensure_chromium,
     ensure_client_and_runner,
     run_playwright,
@@ -237,16 +238,24 @@ def seed_file(stack: Stack, control_url: str, e2e_workdir: Path) -> Iterator[Pat
 SPECS = sorted(spec.name.split(".")[0] for spec in (E2E_DIR / "tests").glob("*.spec.ts"))
 
 
-@pytest.mark.parametrize("spec", SPECS)
-async def test_browser(spec: str, stack: Stack, seed_file: Path) -> None:
-    run = await run_playwright(
-        f"tests/{spec}.spec.ts",
-        {"E2E_BASE_URL": stack.engine.base_url, "E2E_DATA": str(seed_file)},
-        timeout=150,
+@pytest.fixture(scope="module")
+async def browser_run(stack: Stack, seed_file: Path) -> PlaywrightRun:
+    """Every spec in one Playwright run (one Node start, one browser), in file order."""
+    return await run_playwright(
+        {"E2E_BASE_URL": stack.engine.base_url, "E2E_DATA": str(seed_file)}, timeout=300
     )
-    assert run.passed, f"playwright {spec} failed:\n{run.output[-6000:]}"
-    stats = run.report.get("stats", {})
-    if run.skipped and not stats.get("expected"):
-        pytest.skip("; ".join(run.skipped))
-    for reason in run.skipped:
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_browser(spec: str, browser_run: PlaywrightRun) -> None:
+    outcome = browser_run.outcome(spec)
+    assert not outcome.failed, (
+        f"{spec}: " + "\n".join(outcome.failed) + f"\n\n{browser_run.output[-6000:]}"
+    )
+    assert outcome.passed or outcome.skipped, (
+        f"{spec}: Playwright reported no test:\n{browser_run.output[-6000:]}"
+    )
+    if not outcome.passed:
+        pytest.skip("; ".join(outcome.skipped))
+    for reason in outcome.skipped:
         warnings.warn(f"browser test skipped in {spec}: {reason}", stacklevel=1)
