@@ -11,5 +11,5 @@ export default defineConfig({
     proxy: { "/api": { target: engine, changeOrigin: false } },
   },
   build: { target: "es2022", sourcemap: false, manifest: true },
-  test: { environment: "node", include: ["src/**/*.test.ts"] },
+  test: { environment: "node", include: ["src/**/*.test.ts", "src/**/*.test.tsx"] },
 });

@@ -4,11 +4,7 @@ import { Navigate, useNavigate, useSearchParams } from "react-router";
 import { humanError } from "../api";
 import { login, takeSessionLost, useCurrentUser } from "./session";
 import { LanguageSwitch } from "../shell/LanguageSwitch";
-
-/** Only same-site paths are followed after login. */
-export function safeNext(next: string | null): string {
-  return next && next.startsWith("/") && !next.startsWith("//") && !next.startsWith("/login") ? next : "/chats";
-}
+import { safeNext } from "./next";
 
 export default function LoginPage() {
   const { t } = useTranslation();

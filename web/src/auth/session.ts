@@ -1,5 +1,6 @@
 import { useSyncExternalStore } from "react";
 import { api, auth, type User } from "../api";
+import { queryClient } from "../shell/queryClient";
 
 const USER_KEY = "rugpt.user";
 
@@ -23,9 +24,14 @@ function emit(): void {
 }
 
 export function setUser(user: User | null): void {
+  const previous = current;
   current = user;
   if (user) localStorage.setItem(USER_KEY, JSON.stringify(user));
   else localStorage.removeItem(USER_KEY);
+  if (!user || (previous && previous.id !== user.id)) {
+    // Nothing of one person's session stays for the next one in this browser.
+    queryClient.clear();
+  }
   emit();
 }
 
@@ -67,6 +73,8 @@ export async function login(body: { login: string; password: string; organizatio
 export async function logout(): Promise<void> {
   const refreshToken = api.tokens.refresh();
   api.tokens.clear();
+  // Drafts survive a lost session (log in again and go on), not a deliberate logout.
+  for (const key of Object.keys(localStorage)) if (key.startsWith("rugpt.draft.")) localStorage.removeItem(key);
   setUser(null);
   if (refreshToken) await auth.logout(refreshToken).catch(() => undefined);
 }

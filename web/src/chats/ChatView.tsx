@@ -72,6 +72,11 @@ function ChatViewFor({ chatId }: { chatId: string }) {
     return () => document.removeEventListener("visibilitychange", markRead);
   }, [newest, chatId, chat.data?.last_read_message_id, queryClient]);
 
+  // The chat list shows the last message: refresh it when a new one arrives here.
+  useEffect(() => {
+    if (newest !== null) void queryClient.invalidateQueries({ queryKey: ["chats"] });
+  }, [newest, queryClient]);
+
   useEffect(() => {
     if (data.streamState === "revoked") void queryClient.invalidateQueries({ queryKey: ["chats"] });
   }, [data.streamState, queryClient]);
@@ -141,9 +146,9 @@ function ChatViewFor({ chatId }: { chatId: string }) {
   );
   const roleCandidates = useMemo(() => roles.map((r) => ({ value: r.code, label: r.name })), [roles]);
 
-  const notFound =
-    (chat.error instanceof ApiError && chat.error.status === 404) ||
-    (data.loadError instanceof ApiError && data.loadError.status === 404);
+  // 404: not a member or another organization's chat; 422: not even a chat id.
+  const missing = (error: unknown) => error instanceof ApiError && (error.status === 404 || error.status === 422);
+  const notFound = missing(chat.error) || missing(data.loadError);
   if (notFound) return <NotFound />;
 
   const title = chat.data ? chatTitle(chat.data, me?.id, byId, t("chats.untitled")) : "";
@@ -196,7 +201,7 @@ function ChatViewFor({ chatId }: { chatId: string }) {
           </button>
         </div>
       )}
-      <ol className="messages" ref={listRef} onScroll={onScroll} data-testid="message-list" aria-live="polite">
+      <ol className="messages" ref={listRef} onScroll={onScroll} data-testid="message-list">
         <li className="older">
           {nextBeforeId !== null ? (
             <button type="button" data-testid="load-older" disabled={loadingOlder} onClick={() => void loadOlder()}>

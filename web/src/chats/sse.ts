@@ -125,7 +125,7 @@ export class ChatStream {
   }
 
   private async wait(): Promise<void> {
-    const delay = backoffDelay(this.attempt, this.options.initialDelayMs ?? 500, this.options.maxDelayMs ?? 15000);
+    const delay = backoffDelay(this.attempt, this.options.initialDelayMs ?? 500, this.options.maxDelayMs ?? 8000);
     this.attempt += 1;
     this.delays.push(delay);
     this.setState("reconnecting");

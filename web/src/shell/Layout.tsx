@@ -1,8 +1,9 @@
-import { Suspense, useState } from "react";
+import { Suspense, useEffect, useState } from "react";
+import { useQuery } from "@tanstack/react-query";
+import { auth } from "../api";
 import { useTranslation } from "react-i18next";
 import { Navigate, NavLink, Outlet, useLocation, useNavigate } from "react-router";
-import { isAdmin, isSystemAdmin, logout, useCurrentUser } from "../auth/session";
-import { queryClient } from "./queryClient";
+import { isAdmin, isSystemAdmin, logout, setUser, useCurrentUser } from "../auth/session";
 import { ErrorBanner } from "./ErrorBanner";
 import { LanguageSwitch } from "./LanguageSwitch";
 
@@ -13,6 +14,11 @@ export function Layout() {
   const location = useLocation();
   const navigate = useNavigate();
   const [menuOpen, setMenuOpen] = useState(false);
+  // The stored user may be stale (role or name changed elsewhere): read it once per session.
+  const me = useQuery({ queryKey: ["me", user?.id], queryFn: auth.me, enabled: !!user, staleTime: Infinity });
+  useEffect(() => {
+    if (me.data && JSON.stringify(me.data) !== JSON.stringify(user)) setUser(me.data);
+  }, [me.data, user]);
 
   if (!user) {
     const next = location.pathname + location.search;
@@ -63,10 +69,7 @@ export function Layout() {
           className="link-button"
           data-testid="logout"
           onClick={() => {
-            void logout().then(() => {
-              queryClient.clear();
-              navigate("/login");
-            });
+            void logout().then(() => navigate("/login"));
           }}
         >
           {t("nav.logout")}
