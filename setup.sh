@@ -42,6 +42,6 @@ else
   found=$(command -v node >/dev/null 2>&1 && node --version || echo "none")
   echo "web client NOT built: it needs Node.js 20.19 or newer (found: $found)." >&2
   echo "  The engine and its API work without it; / will say that the client is not built." >&2
-  echo "  Install Node.js 20+ and run ./setup.sh again (or: cd web && npm ci && npm run build)." >&2
+  echo "  Install Node.js 20.19+ and run ./setup.sh again (or: cd web && npm ci && npm run build)." >&2
 fi
 echo "setup done: start the engine with ./run.sh, then open http://127.0.0.1:8100/"
