@@ -55,17 +55,35 @@ def ensure_client_and_runner() -> None:
     Node.js (or no client in this checkout at all).
     """
     node = node_version()
-    if not (DIST_DIR / "index.html").is_file():
+    built = DIST_DIR / "index.html"
+    if not built.is_file():
         if node is None:
             pytest.skip("web/dist is not built and Node.js is not installed (see ./setup.sh)")
         if not (WEB_DIR / "package.json").is_file():
             pytest.skip("the web client (web/package.json) is not in this checkout")
-        _npm(["ci", "--no-audit", "--no-fund"], WEB_DIR)
-        _npm(["run", "build"], WEB_DIR)
     if node is None or node < MIN_NODE:
         pytest.fail(f"the browser tests need Node.js {MIN_NODE[0]}.{MIN_NODE[1]}+, found {node}")
+    if _sources_newer_than(built):
+        installed = WEB_DIR / "node_modules" / ".package-lock.json"
+        lock = WEB_DIR / "package-lock.json"
+        if not installed.is_file() or lock.stat().st_mtime > installed.stat().st_mtime:
+            _npm(["ci", "--no-audit", "--no-fund"], WEB_DIR)
+        _npm(["run", "build"], WEB_DIR)
     if not (E2E_DIR / "node_modules" / "@playwright" / "test").is_dir():
         _npm(["ci", "--no-audit", "--no-fund"], E2E_DIR)
+
+
+def _sources_newer_than(built: Path) -> bool:
+    """Whether the client must be (re)built: no build, or a source changed after it."""
+    if not (WEB_DIR / "package.json").is_file():
+        return False
+    if not built.is_file():
+        return True
+    sources = [WEB_DIR / "index.html", WEB_DIR / "package-lock.json"]
+    for folder in ("src", "public"):
+        sources.extend(path for path in (WEB_DIR / folder).rglob("*") if path.is_file())
+    newest = max((path.stat().st_mtime for path in sources if path.exists()), default=0.0)
+    return newest > built.stat().st_mtime
 
 
 def ensure_chromium() -> str:
