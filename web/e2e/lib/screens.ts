@@ -1,5 +1,5 @@
 // Screenshots of the main screens at a desktop and a phone width, for people to look at.
-import type { Page } from "@playwright/test";
+import { expect, type Page } from "@playwright/test";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 
@@ -15,5 +15,9 @@ export async function shootBothWidths(page: Page, name: string, settle?: () => P
     await page.setViewportSize(size);
     if (settle) await settle();
     await page.screenshot({ path: join(folder, `${name}-${label}.png`), fullPage: false });
+    // Usable at this width: the page itself never scrolls sideways (wide tables scroll
+    // inside their own box).
+    const sideways = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    expect(sideways, `${name} at ${label} width scrolls sideways by ${sideways}px`).toBeLessThanOrEqual(0);
   }
 }
