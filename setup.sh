@@ -26,4 +26,25 @@ ENV
   chmod 600 .env
   echo "created .env: system administrator 'admin' (organization 'system'), password: $admin"
 fi
-echo "setup done: start the engine with ./run.sh"
+
+# The web client (web/) is built when Node.js is recent enough; the engine works without it.
+node_ok() {
+  command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 &&
+    node -e 'const [a, b] = process.versions.node.split(".").map(Number);
+             process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'
+}
+if [ ! -f web/package.json ]; then
+  echo "web client: web/package.json not found, nothing to build"
+elif node_ok; then
+  echo "web client: building with Node.js $(node --version) (npm ci + npm run build in web/)"
+  (cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build)
+  if [ -f web/e2e/package.json ]; then
+    (cd web/e2e && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+else
+  found=$(command -v node >/dev/null 2>&1 && node --version || echo "none")
+  echo "web client NOT built: it needs Node.js 20.19 or newer (found: $found)." >&2
+  echo "  The engine and its API work without it; / will say that the client is not built." >&2
+  echo "  Install Node.js 20.19+ and run ./setup.sh again (or: cd web && npm ci && npm run build)." >&2
+fi
+echo "setup done: start the engine with ./run.sh, then open http://127.0.0.1:8100/"

@@ -24,6 +24,7 @@ from engine.routes import (
     roles,
     users,
 )
+from engine.routes.web_client import install_web_client
 from engine.schemas.errors import ERROR_RESPONSES
 from engine.services.engine import EngineService
 
@@ -71,4 +72,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware)
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
+    install_web_client(app, settings.web_dist_dir)
     return app

@@ -12,6 +12,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_DIR = PACKAGE_DIR.parents[1]
 MIN_JWT_SECRET_BYTES = 32
 
 log = logging.getLogger(__name__)
@@ -117,6 +118,7 @@ class Settings(BaseSettings):
     telegram_default_role: str = "chu"
 
     web_search_url: str = ""
+    web_dist_dir: Path = REPO_DIR / "web" / "dist"
 
     prompt_dir: Path = PACKAGE_DIR / "prompts"
     max_page_size: int = 200

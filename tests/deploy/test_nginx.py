@@ -1,6 +1,7 @@
 """deploy/nginx/rugpt.conf in the real nginx, in front of the live engine (both real processes).
 
-Only /api/v1/web/* is published and mapped to the engine's /api/v1/*; any other path, any
+Only /api/v1/web/* reaches the engine, mapped to its /api/v1/*; nginx itself serves the built
+web client (static files, single-page fallback, its own /config.js); any other API path, any
 ambiguous spelling of a path and any client but the allowed one stay in nginx.
 """
 
@@ -26,11 +27,11 @@ from tests.support.processes import EngineProcess, engine_env, running_engine, w
 from tests.support.rawhttp import read_until, request
 from tests.support.upstream import StreamingUpstream
 
-# Paths nginx must answer itself with 404: other prefixes, and the prefix spelled in ways
+# Paths nginx must answer itself with 404: other API prefixes, and the prefix spelled in ways
 # that could mean something else once decoded or normalised.
 OTHER_PREFIXES = [
-    "/",
-    "/health",
+    "/api",
+    "/api/",
     "/api/v1/health",
     "/api/v1/openapi.json",
     "/api/v1/docs",
@@ -40,8 +41,12 @@ OTHER_PREFIXES = [
     "/api/v1/webhealth",
     "/API/v1/web/health",
     "/api/v1/Web/health",
-    "/web/health",
+    "/Api/V1/health",
 ]
+# Pages of the web client: nginx answers them with its index.html, never with the engine.
+CLIENT_PAGES = ["/", "/health", "/web/health", "/login", "/chats/42", "/calendar?view=month"]
+INDEX_HTML = '<!doctype html><div id="root"></div><script src="/assets/index-Ab12Cd.js"></script>'
+BUNDLE = "console.log('bundle');"
 PATH_TRICKS = [
     "/api/v1/web/../health",
     "/api/v1/web/../../api/v1/health",
@@ -99,11 +104,31 @@ def live_engine(engine_database_url: str, engine_workdir: Path) -> Iterator[Engi
 
 
 @pytest.fixture(scope="module")
+def web_dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A built client as Vite lays it out; its own config.js points at the local API."""
+    dist = tmp_path_factory.mktemp("dist")
+    (dist / "assets").mkdir()
+    (dist / "index.html").write_text(INDEX_HTML)
+    (dist / "assets" / "index-Ab12Cd.js").write_text(BUNDLE)
+    (dist / "config.js").write_text('window.RUGPT_CONFIG = { apiBase: "/api/v1" };')
+    (dist / "favicon.svg").write_text("<svg/>")
+    dist.chmod(0o755)
+    return dist
+
+
+@pytest.fixture(scope="module")
 def front(
-    nginx_binary: str, live_engine: EngineProcess, tmp_path_factory: pytest.TempPathFactory
+    nginx_binary: str,
+    live_engine: EngineProcess,
+    web_dist: Path,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[NginxProcess]:
     nginx = start_front(
-        nginx_binary, tmp_path_factory.mktemp("nginx"), live_engine.port, allow="127.0.0.1"
+        nginx_binary,
+        tmp_path_factory.mktemp("nginx"),
+        live_engine.port,
+        allow="127.0.0.1",
+        web_root=web_dist,
     )
     yield nginx
     nginx.stop()
@@ -164,6 +189,43 @@ def test_other_prefixes_are_404_from_nginx(front: NginxProcess, path: str) -> No
         assert not response.from_engine, (method, path)
 
 
+@pytest.mark.parametrize("path", CLIENT_PAGES)
+def test_client_pages_are_the_client_from_nginx(front: NginxProcess, path: str) -> None:
+    page = request(front.port, path)
+    assert page.status == 200, (path, page.status)
+    assert page.body.decode() == INDEX_HTML
+    assert page.headers["cache-control"] == "no-cache"
+    assert not page.from_engine, path
+
+    posted = request(front.port, path, method="POST", body=b"")
+    assert posted.status == 403, (path, posted.status)
+    assert not posted.from_engine, path
+
+
+def test_client_files_are_served_with_their_cache_rules(front: NginxProcess) -> None:
+    bundle = request(front.port, "/assets/index-Ab12Cd.js")
+    assert bundle.status == 200 and bundle.body.decode() == BUNDLE
+    assert "javascript" in bundle.headers["content-type"]
+    assert bundle.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert not bundle.from_engine
+
+    icon = request(front.port, "/favicon.svg")
+    assert icon.status == 200 and icon.body == b"<svg/>"
+
+    missing = request(front.port, "/assets/index-Old999.js")
+    assert missing.status == 404 and not missing.from_engine
+
+
+def test_config_js_points_the_client_at_the_published_prefix(front: NginxProcess) -> None:
+    config = request(front.port, "/config.js")
+
+    assert config.status == 200
+    assert config.body.decode().strip() == 'window.RUGPT_CONFIG = { apiBase: "/api/v1/web" };'
+    assert config.headers["content-type"].startswith("application/javascript")
+    assert config.headers["cache-control"] == "no-cache"
+    assert not config.from_engine
+
+
 @pytest.mark.parametrize("path", PATH_TRICKS)
 def test_path_tricks_do_not_escape_the_prefix(front: NginxProcess, path: str) -> None:
     response = request(front.port, path)
@@ -179,6 +241,8 @@ def test_what_nginx_sends_upstream_is_the_client_path_without_web(
     upstream.request_targets.clear()
     for path in [*OTHER_PREFIXES, *PATH_TRICKS]:
         assert request(nginx.port, path).status == 404, path
+    for path in [*CLIENT_PAGES, "/config.js", "/assets/x.js"]:
+        request(nginx.port, path)
     assert upstream.request_targets == [], "refused paths must not reach the upstream"
 
     passed = {

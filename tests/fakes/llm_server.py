@@ -53,11 +53,20 @@ class Reply:
     status: int = 200
     body: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
+    pace: float = 0.0
 
     @classmethod
-    def text(cls, content: str, *, delay: float = 0.0, chunk_size: int | None = None) -> Reply:
-        """Plain answer. Streamed word by word, or in `chunk_size`-character pieces."""
-        return cls("text", content=content, delay=delay, chunk_size=chunk_size)
+    def text(
+        cls,
+        content: str,
+        *,
+        delay: float = 0.0,
+        chunk_size: int | None = None,
+        pace: float = 0.0,
+    ) -> Reply:
+        """Plain answer. Streamed word by word, or in `chunk_size`-character pieces; with
+        `pace`, that many seconds pass between streamed pieces (a model typing)."""
+        return cls("text", content=content, delay=delay, chunk_size=chunk_size, pace=pace)
 
     @classmethod
     def tool_call(cls, name: str, args: dict[str, Any], *, delay: float = 0.0) -> Reply:
@@ -191,6 +200,8 @@ class ScriptedLLM:
         self.requests: list[RecordedRequest] = []
         self.in_flight = 0
         self.max_in_flight = 0
+        self.sent_pieces: list[tuple[float, bytes]] = []
+        """(time.time(), body piece) of every piece of a paced answer, as it was sent."""
         self._queue: deque[Reply] = deque()
         self._rules: list[_Rule] = []
         self._default: Reply | ReplyFactory | None = None
@@ -396,7 +407,8 @@ class _Exchange:
             return
         pieces = _render(record, reply)
         if reply.kind != "close_mid_stream":
-            await _send(send, 200, headers, pieces)
+            sent_log = self.llm.sent_pieces if reply.pace and record.stream else None
+            await _send(send, 200, headers, pieces, pace=reply.pace, sent_log=sent_log)
             return
         if record.stream:  # chunked: send the text chunks but never the terminating chunk
             await _send(send, 200, headers, pieces, finish=False)
@@ -434,12 +446,23 @@ _CONTENT_TYPES = {  # (protocol, streaming) -> content type
 
 
 async def _send(
-    send: Send, status: int, headers: dict[str, str], pieces: list[bytes], *, finish: bool = True
+    send: Send,
+    status: int,
+    headers: dict[str, str],
+    pieces: list[bytes],
+    *,
+    finish: bool = True,
+    pace: float = 0.0,
+    sent_log: list[tuple[float, bytes]] | None = None,
 ) -> None:
     raw_headers = [(k.encode(), v.encode()) for k, v in headers.items()]
     await send({"type": "http.response.start", "status": status, "headers": raw_headers})
-    for piece in pieces:
+    for index, piece in enumerate(pieces):
+        if pace and index:
+            await asyncio.sleep(pace)
         await send({"type": "http.response.body", "body": piece, "more_body": True})
+        if sent_log is not None:
+            sent_log.append((time.time(), piece))
     if finish:
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 

@@ -109,6 +109,19 @@ async def test_astream_yields_several_chunks(protocol: str, llm: ScriptedLLM):
     assert llm.requests[0].stream
 
 
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_paced_stream_arrives_piece_by_piece(protocol: str, llm: ScriptedLLM):
+    llm.queue(Reply.text("раз два три", pace=0.1))
+    model = chat_model(protocol, llm)
+
+    arrivals = [(c.content, time.time()) async for c in model.astream("считай") if c.content]
+
+    assert [text for text, _ in arrivals] == ["раз ", "два ", "три"]
+    assert arrivals[2][1] - arrivals[0][1] >= 0.18
+    sent_at = [at for at, piece in llm.sent_pieces if "три".encode() in piece]
+    assert len(sent_at) == 1 and sent_at[0] <= arrivals[2][1]
+
+
 async def test_openai_stream_reports_usage_when_asked(llm: ScriptedLLM):
     model = chat_model("openai", llm, stream_usage=True)
 

@@ -1,7 +1,8 @@
 """The real nginx (Debian package) on loopback, running deploy/nginx/rugpt.conf.
 
 The site file is used as shipped except for the lines that name this host: the listen
-address, the engine's address, the allowed client and the two log paths. `render_site`
+address, the engine's address, the allowed client, the web client's folder and the two log
+paths. `render_site`
 replaces each of those exactly once and fails when one is missing, so the location rules the
 tests exercise are the production ones, byte for byte.
 """
@@ -22,6 +23,7 @@ from tests.support.processes import REPO_ROOT, free_port, port_accepts, wait_unt
 
 SITE_CONF = REPO_ROOT / "deploy" / "nginx" / "rugpt.conf"
 PACKAGES = ("nginx-light", "nginx")
+MIME_TYPES = Path("/etc/nginx/mime.types")
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,7 @@ class SiteAddresses:
     upstream: str  # host:port of the engine
     allow: str  # the one client address allowed
     logs_dir: Path
+    web_root: Path  # the built web client (web/dist)
 
 
 def render_site(text: str, addresses: SiteAddresses) -> str:
@@ -37,6 +40,7 @@ def render_site(text: str, addresses: SiteAddresses) -> str:
         "listen 10.0.0.2:80;": f"listen {addresses.listen};",
         "server 127.0.0.1:8100;": f"server {addresses.upstream};",
         "allow 10.0.0.1;": f"allow {addresses.allow};",
+        "root /opt/rugpt/web/dist;": f"root {addresses.web_root};",
         "access_log /var/log/nginx/rugpt.access.log rugpt;": (
             f"access_log {addresses.logs_dir / 'rugpt.access.log'} rugpt;"
         ),
@@ -119,6 +123,7 @@ class NginxProcess:
         (self.workdir / "rugpt.conf").write_text(self.site, encoding="utf-8")
         # As root the workers would switch to `nobody`, who cannot enter pytest's 0700 folders.
         user = f"user {pwd.getpwuid(0).pw_name};\n" if os.geteuid() == 0 else ""
+        mime_types = f"    include {MIME_TYPES};\n" if MIME_TYPES.is_file() else ""
         self.conf_path.write_text(
             f"{user}"
             f"pid {self.workdir / 'nginx.pid'};\n"
@@ -126,6 +131,9 @@ class NginxProcess:
             "worker_processes 1;\n"
             "events { worker_connections 256; }\n"
             "http {\n"
+            # as Debian's /etc/nginx/nginx.conf: the client's files get their content types
+            f"{mime_types}"
+            "    default_type application/octet-stream;\n"
             f"    client_body_temp_path {temp / 'body'};\n"
             f"    proxy_temp_path {temp / 'proxy'};\n"
             f"    fastcgi_temp_path {temp / 'fastcgi'};\n"
@@ -176,10 +184,16 @@ class NginxProcess:
             process.wait(timeout)
 
 
-def start_front(binary: str, workdir: Path, upstream_port: int, allow: str) -> NginxProcess:
-    """nginx with the shipped site in front of 127.0.0.1:`upstream_port`, on a free port."""
+def start_front(
+    binary: str, workdir: Path, upstream_port: int, allow: str, web_root: Path | None = None
+) -> NginxProcess:
+    """nginx with the shipped site in front of 127.0.0.1:`upstream_port`, on a free port,
+    serving the web client from `web_root` (an empty folder when not given)."""
     logs_dir = workdir / "logs"
     logs_dir.mkdir(parents=True, exist_ok=True)
+    if web_root is None:
+        web_root = workdir / "web-dist"
+        web_root.mkdir(exist_ok=True)
     last_error: AssertionError | None = None
     for _ in range(3):  # the free port may be taken between probing and nginx binding it
         port = free_port()
@@ -190,6 +204,7 @@ def start_front(binary: str, workdir: Path, upstream_port: int, allow: str) -> N
                 upstream=f"127.0.0.1:{upstream_port}",
                 allow=allow,
                 logs_dir=logs_dir,
+                web_root=web_root,
             ),
         )
         nginx = NginxProcess(binary, workdir, site, port)
