@@ -24,6 +24,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from engine.config import Settings
+from engine.llm.gate import LLMError
 from engine.models.calendar import (
     AgentRunOutcome,
     CalendarEvent,
@@ -78,6 +79,9 @@ async def run_agent_safely(
         )
     except TimeoutError:
         return AgentRunOutcome(None, f"the agent did not answer within {time_limit:.0f} s")
+    except LLMError as exc:  # a person reads this in mail or Telegram: the Russian sentence
+        log.warning("agent %s failed for user %s: %s", role_code, user_id, exc.detail)
+        return AgentRunOutcome(None, str(exc))
     except Exception as exc:
         log.exception("agent %s failed for user %s", role_code, user_id)
         return AgentRunOutcome(None, f"the agent failed: {exc}" if str(exc) else repr(exc))
