@@ -74,7 +74,7 @@ class Reply:
         return cls("tool_calls", content=content, calls=tuple(calls), delay=delay)
 
     @classmethod
-    def malformed_tool_call(cls, name: str, raw_arguments: str = '{"query": "незакры') -> Reply:
+    def malformed_tool_call(cls, name: str, raw_arguments: str = "query=<незакрыто") -> Reply:
         """A tool call whose arguments are not a JSON object, sent verbatim (what a small
         model emits): a broken JSON string to OpenAI clients, a string instead of an object
         to Ollama clients."""

@@ -96,7 +96,8 @@ class LLMGate:
                 raise
             log.warning("LLM could not use tools (%s); answering without them", exc.detail)
             reply = await self._call(messages, None, on_token)
-            return _without_tools(reply, f"tool call failed: {exc.detail}"[:300])
+            what = "malformed tool call" if exc.kind is LLMFailure.BAD_OUTPUT else "tools refused"
+            return _without_tools(reply, f"{what}: {exc.detail}"[:300])
         if not reply.invalid_tool_calls:
             return reply
         broken = reply.invalid_tool_calls[0]
@@ -195,6 +196,20 @@ def _detail(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
 
 
+def _http_classes(name: str) -> tuple[type[BaseException], ...]:
+    """`httpx.<name>` and, where installed, the same class of `httpx2` (which newer `openai`
+    releases use instead of httpx)."""
+    classes: list[type[BaseException]] = [getattr(httpx, name)]
+    try:
+        import httpx2  # type: ignore[import-not-found]
+    except ImportError:
+        pass
+    else:
+        if hasattr(httpx2, name):
+            classes.append(getattr(httpx2, name))
+    return tuple(classes)
+
+
 def classify_llm_failure(exc: BaseException) -> tuple[LLMFailure, str]:
     """Map an exception from any client stack (LangChain, openai, ollama, httpx) to a reason
     and a one-line technical detail, by type; the whole cause chain is looked at, since the
@@ -203,19 +218,30 @@ def classify_llm_failure(exc: BaseException) -> tuple[LLMFailure, str]:
     import openai
 
     chain = list(_chain(exc))
-    detail = " <- ".join(_detail(e) for e in chain[:3])
+    detail = " <- ".join(_detail(e) for e in chain[-3:])
+    timed_out = (openai.APITimeoutError, TimeoutError, *_http_classes("TimeoutException"))
+    closed = (
+        ConnectionResetError,
+        BrokenPipeError,
+        ConnectionAbortedError,
+        *_http_classes("RemoteProtocolError"),
+        *_http_classes("ReadError"),
+        *_http_classes("WriteError"),
+    )
+    unreachable = (
+        openai.APIConnectionError,
+        ConnectionError,
+        *_http_classes("ConnectError"),
+        *_http_classes("NetworkError"),
+    )
     for error in chain:
-        if isinstance(error, openai.APITimeoutError | httpx.TimeoutException | TimeoutError):
+        if isinstance(error, timed_out):
             return LLMFailure.TIMED_OUT, detail
     for error in chain:
-        if isinstance(error, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
-            return LLMFailure.CLOSED_MID_ANSWER, detail
-        if isinstance(error, ConnectionResetError | BrokenPipeError | ConnectionAbortedError):
+        if isinstance(error, closed):
             return LLMFailure.CLOSED_MID_ANSWER, detail
     for error in chain:
-        if isinstance(error, httpx.ConnectError | ConnectionRefusedError):
-            return LLMFailure.UNREACHABLE, detail
-        if isinstance(error, openai.APIConnectionError | httpx.NetworkError | ConnectionError):
+        if isinstance(error, unreachable):
             return LLMFailure.UNREACHABLE, detail
     for error in chain:
         status = _status_of(error)
@@ -223,7 +249,9 @@ def classify_llm_failure(exc: BaseException) -> tuple[LLMFailure, str]:
             isinstance(error, ollama.ResponseError) and status == 404
         ):
             return LLMFailure.MODEL_MISSING, f"HTTP 404: {detail}"
-        if isinstance(error, openai.APIStatusError | ollama.ResponseError | httpx.HTTPStatusError):
+        if isinstance(
+            error, (openai.APIStatusError, ollama.ResponseError, *_http_classes("HTTPStatusError"))
+        ):
             return LLMFailure.SERVER_ERROR, f"HTTP {status}: {detail}"
     for error in chain:
         if isinstance(
@@ -232,7 +260,6 @@ def classify_llm_failure(exc: BaseException) -> tuple[LLMFailure, str]:
             | ValidationError
             | OutputParserException
             | openai.APIResponseValidationError
-            | httpx.DecodingError
             | ValueError
             | KeyError
             | TypeError,
