@@ -219,8 +219,12 @@ def classify_llm_failure(exc: BaseException) -> tuple[LLMFailure, str]:
 
     chain = list(_chain(exc))
     detail = " <- ".join(_detail(e) for e in chain[-3:])
-    timed_out = (openai.APITimeoutError, TimeoutError, *_http_classes("TimeoutException"))
-    closed = (
+    timed_out: tuple[type[BaseException], ...] = (
+        openai.APITimeoutError,
+        TimeoutError,
+        *_http_classes("TimeoutException"),
+    )
+    closed: tuple[type[BaseException], ...] = (
         ConnectionResetError,
         BrokenPipeError,
         ConnectionAbortedError,
@@ -228,7 +232,7 @@ def classify_llm_failure(exc: BaseException) -> tuple[LLMFailure, str]:
         *_http_classes("ReadError"),
         *_http_classes("WriteError"),
     )
-    unreachable = (
+    unreachable: tuple[type[BaseException], ...] = (
         openai.APIConnectionError,
         ConnectionError,
         *_http_classes("ConnectError"),
