@@ -71,7 +71,7 @@ class Settings(BaseSettings):
     local_model_path: Path | None = None
     local_context_size: int = Field(4096, ge=256)
     local_threads: int | None = Field(None, ge=1)
-    local_max_tokens: int | None = Field(None, ge=1)
+    local_max_tokens: int = Field(512, ge=1)
     local_chat_format: str = ""
     local_port: int = Field(0, ge=0, le=65535)
     local_start_timeout_seconds: float = Field(120.0, gt=0)
@@ -126,7 +126,7 @@ class Settings(BaseSettings):
     prompt_dir: Path = PACKAGE_DIR / "prompts"
     max_page_size: int = 200
 
-    @field_validator("local_model_path", "local_threads", "local_max_tokens", mode="before")
+    @field_validator("local_model_path", "local_threads", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

@@ -12,7 +12,10 @@ def build_chat_model(settings: Settings) -> BaseChatModel:
     if settings.llm_provider in ("openai", "local"):
         from langchain_openai import ChatOpenAI
 
-        max_tokens = settings.local_max_tokens if settings.llm_provider == "local" else None
+        # llama.cpp's server reads `max_tokens`, not the `max_completion_tokens` LangChain sends
+        extra_body = (
+            {"max_tokens": settings.local_max_tokens} if settings.llm_provider == "local" else None
+        )
         return ChatOpenAI(
             model=settings.llm_model,
             base_url=settings.llm_base_url,
@@ -21,7 +24,7 @@ def build_chat_model(settings: Settings) -> BaseChatModel:
             timeout=settings.llm_timeout_seconds,
             max_retries=0,
             stream_usage=True,
-            max_tokens=max_tokens,
+            extra_body=extra_body,
         )
     from langchain_ollama import ChatOllama
 

