@@ -32,6 +32,7 @@ needs_llama_cpp = pytest.mark.skipif(
     reason="llama_cpp is not importable: install the `local` extra (./setup.sh does)",
 )
 CYRILLIC = re.compile(r"[А-Яа-яЁё]")
+QUESTION = "@@lawyer можно ли уволить работника?"
 
 
 def _local(make_settings: Callable[..., Settings], **overrides: Any) -> Settings:
@@ -119,7 +120,10 @@ async def test_lawyer_answers_in_a_chat_through_the_managed_server(
                             events.append((kind, data))
                             if kind == "ready":
                                 posted = await post_message(
-                                    client, alice, chat["id"], "@@lawyer можно ли уволить работника?"
+                                    client,
+                                    alice,
+                                    chat["id"],
+                                    "@@lawyer можно ли уволить работника?",
                                 )
                             if (
                                 kind == "message.updated"
@@ -178,3 +182,25 @@ async def test_server_killed_mid_answer_fails_it_with_a_reason_and_comes_back(
         assert ok["meta"]["tools_unavailable"]
         health = (await client.get("/api/v1/health")).json()
         assert health["llm"]["local"]["restarts"] == 1
+
+
+@pytest.mark.parametrize("model", ["missing", "bundled"])
+def test_check_reports_the_local_model(database_url: str, tmp_path: Path, model: str) -> None:
+    from tests.deploy.conftest import engine_settings
+    from tests.support.processes import engine_env, run_cli
+
+    overrides: dict[str, object] = {"llm_provider": "local"}
+    if model == "missing":
+        overrides["local_model_path"] = tmp_path / "absent.gguf"
+    settings = engine_settings(database_url, tmp_path, **overrides)
+    result = run_cli(["check"], engine_env(**settings), tmp_path)
+    llm_line = result.stdout.splitlines()[-1]
+    if model == "missing":
+        assert result.returncode == 1
+        assert llm_line.startswith("llm: FAILED (local: LOCAL_MODEL_PATH=")
+    elif llama_cpp_installed():
+        assert result.returncode == 0, result.stdout
+        assert "not running, started by `rugpt serve`" in llm_line
+        assert "SmolLM2-135M-Instruct" in llm_line and "tools unavailable" in llm_line
+    else:
+        assert "llm: FAILED" in llm_line

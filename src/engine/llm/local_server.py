@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
+import json
 import logging
 import os
 import signal
@@ -87,6 +88,20 @@ def bundled_model_path() -> Path:
     if not is_gguf(path):
         raise LocalModelError(f"the bundled model {path} is missing or damaged: reinstall .[local]")
     return path
+
+
+def state_file_path(settings: Settings) -> Path:
+    return settings.data_dir / "local-llm.json"
+
+
+def read_state_file(settings: Settings) -> dict[str, Any] | None:
+    """The running server's pid and port as the engine recorded them, if that pid lives."""
+    try:
+        state = json.loads(state_file_path(settings).read_text())
+        os.kill(int(state["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return state if isinstance(state, dict) else None
 
 
 def llama_cpp_installed() -> bool:
@@ -193,6 +208,7 @@ class LocalLLMServer:
         await self._wait_healthy(process)
         self.state = "running"
         self.started_at = time.monotonic()
+        self._write_state_file(process.pid)
         log.info("local model server ready on %s", self.base_url)
 
     async def _wait_healthy(self, process: asyncio.subprocess.Process) -> None:
@@ -278,6 +294,19 @@ class LocalLLMServer:
             self._supervisor = None
         await self._terminate()
         self.state = "stopped"
+        with contextlib.suppress(OSError):
+            state_file_path(self.settings).unlink(missing_ok=True)
+
+    def _write_state_file(self, pid: int) -> None:
+        """Where `rugpt check` (another process) finds the running server."""
+        path = state_file_path(self.settings)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(
+                json.dumps({"pid": pid, "port": self.port, "model_path": str(self.model.path)})
+            )
+        except OSError as exc:
+            log.warning("cannot write %s: %s", path, exc)
 
     async def _terminate(self) -> None:
         process = self._process
