@@ -87,7 +87,7 @@ async def ask_streaming(
     }
     started = time.perf_counter()
     first: float | None = None
-    text, tokens = "", 0
+    text, tokens, chunks = "", 0, 0
     async with client.stream("POST", f"{base_url}/chat/completions", json=body) as response:
         async for line in response.aiter_lines():
             if not line.startswith("data: ") or line == "data: [DONE]":
@@ -100,8 +100,10 @@ async def ask_streaming(
                 if delta:
                     first = first or time.perf_counter()
                     text += delta
+                    chunks += 1
     ended = time.perf_counter()
     first = first or ended
+    tokens = tokens or chunks  # llama-cpp-python streams one token per chunk, without usage
     generation = max(ended - first, 1e-6)
     return first - started, (max(tokens - 1, 0)) / generation, tokens, text
 

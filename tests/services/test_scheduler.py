@@ -165,7 +165,10 @@ async def test_agent_result_goes_into_the_notification(stack: Stack) -> None:
 @pytest.mark.parametrize(
     ("runner", "reported"),
     [
-        (ScriptedRunner(exception=RuntimeError("LLM is down")), "the agent failed: LLM is down"),
+        (
+            ScriptedRunner(exception=RuntimeError("LLM is down")),
+            "Внутренняя ошибка ИИ-роли; подробности в журнале сервера.",
+        ),
         (ScriptedRunner(answer=None, error="no such role"), "no such role"),
         (None, FAILURE_TEXT[LLMFailure.UNREACHABLE]),  # the real executor, no LLM
     ],
