@@ -146,8 +146,12 @@ async def test_lawyer_answers_in_a_chat_through_the_managed_server(
 @needs_llama_cpp
 @pytest.mark.slow
 async def test_server_killed_mid_answer_fails_it_with_a_reason_and_comes_back(
-    make_settings: Callable[..., Settings],
+    make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # the engine's own HOST/PORT (as under systemd) must not reach llama_cpp.server, which
+    # prefers them to its flags
+    monkeypatch.setenv("PORT", "9")
+    monkeypatch.setenv("HOST", "0.0.0.0")
     settings = _local(make_settings, local_max_tokens=16)
     async with running_app(settings) as (app, client):
         engine = app.state.engine

@@ -114,6 +114,22 @@ def free_loopback_port() -> int:
         return int(sock.getsockname()[1])
 
 
+_INHERITED_ENV = ("PATH", "HOME", "LANG", "TMPDIR", "LD_LIBRARY_PATH", "VIRTUAL_ENV", "TZ")
+
+
+def child_environment(port: int) -> dict[str, str]:
+    """A clean environment: llama_cpp.server reads HOST, PORT and CONFIG_FILE (and its
+    pydantic settings read MODEL, N_CTX, API_KEY…) from the environment over its flags, so
+    the engine's own PORT or HOST must not leak into it."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name in _INHERITED_ENV or name.startswith(("LC_", "PYTHON", "OMP_", "GGML_"))
+    }
+    env.update({"HOST": "127.0.0.1", "PORT": str(port)})
+    return env
+
+
 def _die_with_parent() -> None:
     """In the child before exec: get SIGTERM when the engine dies, even if it is killed."""
     if sys.platform.startswith("linux"):
@@ -195,6 +211,7 @@ class LocalLLMServer:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
+            env=child_environment(self.port),
             preexec_fn=_die_with_parent,
         )
         self._process = process
