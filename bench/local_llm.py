@@ -171,7 +171,6 @@ async def measure_engine(args: argparse.Namespace) -> list[Figure]:
         print(f"engine's llama.cpp server: pid {health['llm']['local']['pid']} at {base_url}")
         org = await common.create_org(client, members=2)
         alice, bob = org.members
-        chat = await common.create_chat(client, alice, bob)
         prompt = (common.REPO / "src" / "engine" / "prompts" / f"{role}.md").read_text()
         direct_model = ChatOpenAI(
             model="local",
@@ -186,12 +185,12 @@ async def measure_engine(args: argparse.Namespace) -> list[Figure]:
             now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
             system = f"{prompt}\n\nТекущие дата и время: {now}."
             started = time.perf_counter()
-            await direct_model.ainvoke(
-                [SystemMessage(system), HumanMessage(f"Алиса: @@{role} вопрос {index}")]
-            )
+            # what the engine sends for a one-message chat: system prompt, then the question
+            question = f"{alice.username} (@{alice.username}): @@{role} вопрос {index}"
+            await direct_model.ainvoke([SystemMessage(system), HumanMessage(question)])
             return (time.perf_counter() - started) * 1000.0
 
-        async def through_engine(index: int, watcher: common.ChatWatcher) -> float:
+        async def through_engine(index: int, chat: str, watcher: common.ChatWatcher) -> float:
             started = time.perf_counter()
             response = await client.post(
                 f"{common.API}/chats/{chat}/messages",
@@ -205,15 +204,25 @@ async def measure_engine(args: argparse.Namespace) -> list[Figure]:
             return (arrived - started) * 1000.0
 
         direct_ms, engine_ms = Stats(), Stats()
-        async with common.ChatWatcher(engine, bob, chat) as watcher:
-            for index in range(args.warmup + args.samples):
-                d = await direct(index)
-                e = await through_engine(index, watcher)
-                if index >= args.warmup:
-                    direct_ms.latencies_ms.append(d)
-                    engine_ms.latencies_ms.append(e)
+        for index in range(args.warmup + args.samples):
+            # a fresh chat each time, so the engine sends no growing history: both paths ask
+            # the model the same thing, and the system prompt is in llama.cpp's prefix cache
+            chat = await common.create_chat(client, alice, bob)
+            async with common.ChatWatcher(engine, bob, chat) as watcher:
+                # different numbers of one width: the same prompt length, and neither call
+                # finds the other's question already in the cache
+                d = await direct(500 + index)
+                e = await through_engine(100 + index, chat, watcher)
+            if index >= args.warmup:
+                direct_ms.latencies_ms.append(d)
+                engine_ms.latencies_ms.append(e)
+            print(f"pair {index}: direct {d:.1f} ms, engine {e:.1f} ms")
     added_p50 = engine_ms.p(50) - direct_ms.p(50)
+    differences = [
+        e - d for e, d in zip(engine_ms.latencies_ms, direct_ms.latencies_ms, strict=True)
+    ]
     return [
+        Figure(NAME, "median of pair differences", f"{common.percentile(differences, 50):.1f} ms"),
         Figure(NAME, "direct ChatOpenAI -> llama.cpp", f"p50 {direct_ms.p(50):.1f} ms"),
         Figure(NAME, "engine post->answer stored", f"p50 {engine_ms.p(50):.1f} ms"),
         Figure(
