@@ -71,7 +71,7 @@ class Settings(BaseSettings):
     local_model_path: Path | None = None
     local_context_size: int = Field(4096, ge=256)
     local_threads: int | None = Field(None, ge=1)
-    local_max_tokens: int = Field(512, ge=1)
+    local_max_tokens: int = Field(256, ge=1)
     local_chat_format: str = ""
     local_port: int = Field(0, ge=0, le=65535)
     local_start_timeout_seconds: float = Field(120.0, gt=0)
