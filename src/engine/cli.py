@@ -243,9 +243,34 @@ async def _check_database(settings: Settings) -> bool:
     return True
 
 
+def _check_local_llm(settings: Settings) -> bool:
+    """The local model is started by the engine: check what it needs, and whether it runs."""
+    from engine.llm.local_server import llama_cpp_installed, read_state_file, resolve_model
+
+    try:
+        model = resolve_model(settings)
+    except ValueError as exc:
+        _say(f"llm: FAILED (local: {exc})")
+        return False
+    if not llama_cpp_installed():
+        _say("llm: FAILED (local: llama_cpp is not installed; run ./setup.sh)")
+        return False
+    running = read_state_file(settings)
+    state = (
+        f"running, pid {running['pid']} on 127.0.0.1:{running['port']}"
+        if running
+        else "not running, started by `rugpt serve`"
+    )
+    tools = f"; tools unavailable: {model.tools_unavailable}" if model.tools_unavailable else ""
+    _say(f"llm: ok (local llama.cpp server {state}; model {model.path}{tools})")
+    return True
+
+
 async def _check_llm(settings: Settings) -> bool:
     from engine.llm.probe import LLMProbe
 
+    if settings.llm_provider == "local":
+        return _check_local_llm(settings)
     timeout = httpx.Timeout(settings.llm_health_timeout_seconds + 1)
     async with httpx.AsyncClient(timeout=timeout) as client:
         status = await LLMProbe(settings, client).status(fresh=True)

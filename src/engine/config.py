@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     admin_password: SecretStr | None = None
     admin_email: str = "admin@localhost"
 
-    llm_provider: Literal["ollama", "openai"] = "ollama"
+    llm_provider: Literal["ollama", "openai", "local"] = "ollama"
     llm_base_url: str = "http://127.0.0.1:11434"
     llm_model: str = "qwen2.5:7b"
     llm_api_key: SecretStr = SecretStr("not-needed")
@@ -71,6 +71,14 @@ class Settings(BaseSettings):
     llm_health_timeout_seconds: float = 2.0
     llm_history_messages: int = Field(20, ge=1)
     llm_history_chars: int = Field(12000, ge=500)
+
+    local_model_path: Path | None = None
+    local_context_size: int = Field(4096, ge=256)
+    local_threads: int | None = Field(None, ge=1)
+    local_max_tokens: int = Field(256, ge=1)
+    local_chat_format: str = ""
+    local_port: int = Field(0, ge=0, le=65535)
+    local_start_timeout_seconds: float = Field(120.0, gt=0)
 
     agent_max_steps: int = Field(6, ge=1, le=50)
     ai_max_concurrent_jobs: int | None = Field(None, ge=1)
@@ -122,6 +130,11 @@ class Settings(BaseSettings):
 
     prompt_dir: Path = PACKAGE_DIR / "prompts"
     max_page_size: int = 200
+
+    @field_validator("local_model_path", "local_threads", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

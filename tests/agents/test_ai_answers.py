@@ -10,6 +10,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from engine.llm.gate import FAILURE_TEXT, LLMFailure
 from tests.conftest import SYSTEM_ADMIN_PASSWORD, running_app
 from tests.fakes.llm_server import Reply, ScriptedLLM
 from tests.fakes.waiting import wait_for
@@ -169,9 +170,9 @@ async def test_several_roles_in_one_message_each_answer_once(
 @pytest.mark.parametrize(
     ("reply", "reason"),
     [
-        (Reply.http_error(500), "HTTP 500"),
-        (Reply.garbage(), "LLM"),
-        (Reply.close_mid_stream("Начинаю отвечать"), "LLM"),
+        (Reply.http_error(500), FAILURE_TEXT[LLMFailure.SERVER_ERROR]),
+        (Reply.garbage(), FAILURE_TEXT[LLMFailure.BAD_OUTPUT]),
+        (Reply.close_mid_stream("Начинаю отвечать"), FAILURE_TEXT[LLMFailure.CLOSED_MID_ANSWER]),
     ],
     ids=["http-500", "garbage", "closed-mid-stream"],
 )
@@ -204,9 +205,12 @@ async def test_llm_timeout_and_outage_fail_with_reason(
     cases = [
         (
             make_settings(llm_base_url=session_llm.ollama_base_url, llm_timeout_seconds=0.5),
-            "timed out",
+            FAILURE_TEXT[LLMFailure.TIMED_OUT],
         ),
-        (make_settings(llm_base_url="http://127.0.0.1:9"), "unreachable"),
+        (
+            make_settings(llm_base_url="http://127.0.0.1:9"),
+            FAILURE_TEXT[LLMFailure.UNREACHABLE],
+        ),
     ]
     for settings, reason in cases:
         async with running_app(settings) as (_, client):

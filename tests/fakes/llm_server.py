@@ -47,7 +47,7 @@ class Reply:
 
     kind: str  # text | tool_calls | http_error | hang | garbage | close_mid_stream
     content: str = ""
-    calls: tuple[tuple[str, dict[str, Any]], ...] = ()
+    calls: tuple[tuple[str, dict[str, Any] | str], ...] = ()
     delay: float = 0.0
     chunk_size: int | None = None
     status: int = 200
@@ -81,6 +81,13 @@ class Reply:
         delay: float = 0.0,
     ) -> Reply:
         return cls("tool_calls", content=content, calls=tuple(calls), delay=delay)
+
+    @classmethod
+    def malformed_tool_call(cls, name: str, raw_arguments: str = "query=<незакрыто") -> Reply:
+        """A tool call whose arguments are not a JSON object, sent verbatim (what a small
+        model emits): a broken JSON string to OpenAI clients, a string instead of an object
+        to Ollama clients."""
+        return cls("tool_calls", calls=((name, raw_arguments),))
 
     @classmethod
     def http_error(
@@ -572,7 +579,11 @@ def _render_openai(record: RecordedRequest, reply: Reply) -> list[bytes]:
     }
     finish_reason = "tool_calls" if reply.calls else "stop"
     calls = [
-        (f"call_{uuid.uuid4().hex[:24]}", name, json.dumps(args, ensure_ascii=False))
+        (
+            f"call_{uuid.uuid4().hex[:24]}",
+            name,
+            args if isinstance(args, str) else json.dumps(args, ensure_ascii=False),
+        )
         for name, args in reply.calls
     ]
     base = {

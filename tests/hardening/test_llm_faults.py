@@ -15,16 +15,17 @@ from collections.abc import Callable
 from typing import Any
 
 from engine.config import Settings
+from engine.llm.gate import FAILURE_TEXT, LLMFailure
 from tests.conftest import SYSTEM_ADMIN_PASSWORD, running_app
 from tests.fakes.llm_server import Reply, ScriptedLLM
 from tests.support.api import Api, Org, create_chat, post_message, wait_ai_message
 from tests.support.figures import record
 
 FAULTS: dict[str, tuple[Reply, str]] = {
-    "hang": (Reply.hang(), "timed out"),
-    "garbage": (Reply.garbage(), "LLM"),
-    "http500": (Reply.http_error(500), "HTTP 500"),
-    "midstream": (Reply.close_mid_stream("Начинаю"), "LLM"),
+    "hang": (Reply.hang(), FAILURE_TEXT[LLMFailure.TIMED_OUT]),
+    "garbage": (Reply.garbage(), FAILURE_TEXT[LLMFailure.BAD_OUTPUT]),
+    "http500": (Reply.http_error(500), FAILURE_TEXT[LLMFailure.SERVER_ERROR]),
+    "midstream": (Reply.close_mid_stream("Начинаю"), FAILURE_TEXT[LLMFailure.CLOSED_MID_ANSWER]),
 }
 PER_KIND = 4
 

@@ -12,6 +12,7 @@ from uuid import UUID
 import pytest
 
 from engine.config import Settings
+from engine.llm.gate import FAILURE_TEXT, LLMFailure
 from engine.models.calendar import NewEvent
 from tests.fakes import FakeSMTP, wait_for
 from tests.support.api import Account
@@ -164,9 +165,12 @@ async def test_agent_result_goes_into_the_notification(stack: Stack) -> None:
 @pytest.mark.parametrize(
     ("runner", "reported"),
     [
-        (ScriptedRunner(exception=RuntimeError("LLM is down")), "the agent failed: LLM is down"),
+        (
+            ScriptedRunner(exception=RuntimeError("LLM is down")),
+            "Внутренняя ошибка ИИ-роли; подробности в журнале сервера.",
+        ),
         (ScriptedRunner(answer=None, error="no such role"), "no such role"),
-        (None, "the agent failed: LLM server unreachable"),  # the real executor, no LLM
+        (None, FAILURE_TEXT[LLMFailure.UNREACHABLE]),  # the real executor, no LLM
     ],
 )
 async def test_agent_failure_still_notifies(

@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from engine.llm.gate import TokenCallback
+from langchain_core.messages import AIMessage
+
+from engine.llm.gate import TOOLS_UNAVAILABLE, TokenCallback
 from engine.models.role import Role
 from engine.models.user import User
 
@@ -36,6 +38,15 @@ class RunLog:
     input_tokens: int = 0
     output_tokens: int = 0
     usage_reported: bool = False
+    tools_unavailable: str | None = None
+    """Why the model answered without tools (it cannot call them, or called them wrongly)."""
+
+    def note_reply(self, reply: AIMessage) -> None:
+        """Record a model turn's token usage and whether it had to go without tools."""
+        self.add_usage(reply.usage_metadata)  # type: ignore[arg-type]
+        reason = reply.response_metadata.get(TOOLS_UNAVAILABLE)
+        if reason and self.tools_unavailable is None:
+            self.tools_unavailable = str(reason)
 
     def add_usage(self, usage: dict[str, Any] | None) -> None:
         if usage:
@@ -86,9 +97,10 @@ class AgentResult:
     duration_ms: float
     agent_type: str
     role_code: str
+    tools_unavailable: str | None = None
 
     def to_meta(self) -> dict[str, Any]:
-        return {
+        meta = {
             "agent_type": self.agent_type,
             "role_code": self.role_code,
             "tool_calls": [
@@ -101,6 +113,9 @@ class AgentResult:
             "usage": self.usage,
             "duration_ms": round(self.duration_ms, 1),
         }
+        if self.tools_unavailable:
+            meta[TOOLS_UNAVAILABLE] = self.tools_unavailable
+        return meta
 
 
 def elapsed_ms(started: float) -> float:

@@ -71,6 +71,7 @@ class AgentExecutor:
             duration_ms=elapsed_ms(started),
             agent_type=ctx.role.agent_type.value,
             role_code=ctx.role.code,
+            tools_unavailable=log.tools_unavailable,
         )
 
     async def ask(self, ctx: AgentContext, question: str) -> AgentResult:

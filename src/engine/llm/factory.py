@@ -1,4 +1,5 @@
-"""One chat-model client per process, chosen by settings."""
+"""One chat-model client per process, chosen by settings. `local` is the OpenAI-compatible
+client pointed at the managed llama.cpp server (its address is filled in at start)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,13 @@ from engine.config import Settings
 
 
 def build_chat_model(settings: Settings) -> BaseChatModel:
-    if settings.llm_provider == "openai":
+    if settings.llm_provider in ("openai", "local"):
         from langchain_openai import ChatOpenAI
 
+        # llama.cpp's server reads `max_tokens`, not the `max_completion_tokens` LangChain sends
+        extra_body = (
+            {"max_tokens": settings.local_max_tokens} if settings.llm_provider == "local" else None
+        )
         return ChatOpenAI(
             model=settings.llm_model,
             base_url=settings.llm_base_url,
@@ -19,6 +24,7 @@ def build_chat_model(settings: Settings) -> BaseChatModel:
             timeout=settings.llm_timeout_seconds,
             max_retries=0,
             stream_usage=True,
+            extra_body=extra_body,
         )
     from langchain_ollama import ChatOllama
 

@@ -6,6 +6,7 @@ through the `get_engine` dependency, never through a module-level global.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 
@@ -22,6 +23,7 @@ from engine.agents.tools.web import web_tool
 from engine.config import Settings
 from engine.llm.factory import build_chat_model
 from engine.llm.gate import LLMGate
+from engine.llm.local_server import MODEL_ALIAS, LocalLLMServer, resolve_model
 from engine.llm.probe import LLMProbe
 from engine.notifications.base import BaseSender
 from engine.notifications.email import EmailSender
@@ -171,18 +173,28 @@ class EngineService:
     proposals: ProposalService
     audit: AuditTrail
     embedded: EmbeddedPostgres | None = None
+    local_llm: LocalLLMServer | None = None
     relay: PgEventRelay | None = None
     background: list[PeriodicTask] = field(default_factory=list)
     _closers: list = field(default_factory=list)
 
     @classmethod
     async def start(cls, settings: Settings) -> EngineService:
+        local_llm: LocalLLMServer | None = None
+        if settings.llm_provider == "local":
+            local_model = await asyncio.to_thread(resolve_model, settings)
+            local_llm = LocalLLMServer(settings, local_model)
         embedded: EmbeddedPostgres | None = None
         dsn = settings.database_url
-        if settings.uses_embedded_db:
-            embedded = EmbeddedPostgres(settings.data_dir)
-            dsn = await embedded.start()
         try:
+            if settings.uses_embedded_db:
+                embedded = EmbeddedPostgres(settings.data_dir)
+                dsn = await embedded.start()
+            if local_llm is not None:
+                await local_llm.start()
+                settings = settings.model_copy(
+                    update={"llm_base_url": local_llm.base_url, "llm_model": MODEL_ALIAS}
+                )
             pool = await create_pool(
                 dsn,
                 min_size=settings.db_pool_min,
@@ -192,10 +204,12 @@ class EngineService:
             async with pool.acquire() as conn:
                 await apply_migrations(conn)
         except BaseException:
+            if local_llm is not None:
+                await local_llm.stop()
             if embedded is not None:
                 await embedded.stop()
             raise
-        engine = cls.build(settings, pool, embedded=embedded)
+        engine = cls.build(settings, pool, embedded=embedded, local_llm=local_llm)
         try:
             await engine._bootstrap()
             await engine.ai_worker.start()
@@ -213,7 +227,12 @@ class EngineService:
 
     @classmethod
     def build(
-        cls, settings: Settings, pool: asyncpg.Pool, *, embedded: EmbeddedPostgres | None = None
+        cls,
+        settings: Settings,
+        pool: asyncpg.Pool,
+        *,
+        embedded: EmbeddedPostgres | None = None,
+        local_llm: LocalLLMServer | None = None,
     ) -> EngineService:
         db = Database(pool)
         storages = Storages.build(pool)
@@ -227,6 +246,7 @@ class EngineService:
             build_chat_model(settings),
             max_concurrency=settings.llm_max_concurrency,
             timeout=settings.llm_timeout_seconds,
+            tools_unavailable=local_llm.model.tools_unavailable if local_llm else None,
         )
         tools = ToolRegistry()
         executor = AgentExecutor(
@@ -317,7 +337,9 @@ class EngineService:
             users=users,
             organizations=organizations,
             roles=RoleService(storages.roles, prompts, audit),
-            health=HealthService(db, LLMProbe(settings, http), gate, lambda: ai_worker.active_jobs),
+            health=HealthService(
+                db, LLMProbe(settings, http), gate, lambda: ai_worker.active_jobs, local_llm
+            ),
             bus=bus,
             chats=ChatService(db, storages.chats, storages.users, bus, audit),
             streams=ChatStreamService(
@@ -338,6 +360,7 @@ class EngineService:
             proposals=proposals,
             audit=audit,
             embedded=embedded,
+            local_llm=local_llm,
         )
 
     async def _bootstrap(self) -> None:
@@ -399,5 +422,7 @@ class EngineService:
         await self.notifications.close()
         await self.http.aclose()
         await self.db.close()
+        if self.local_llm is not None:
+            await self.local_llm.stop()
         if self.embedded is not None:
             await self.embedded.stop()

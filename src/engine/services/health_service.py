@@ -8,6 +8,7 @@ from typing import Any
 from engine import __version__
 from engine.errors import DB_UNAVAILABLE_ERRORS
 from engine.llm.gate import LLMGate
+from engine.llm.local_server import LocalLLMServer
 from engine.llm.probe import LLMProbe
 from engine.storage.database import Database
 
@@ -19,7 +20,9 @@ class HealthService:
         llm_probe: LLMProbe,
         gate: LLMGate | None = None,
         active_jobs: Callable[[], int] | None = None,
+        local_llm: LocalLLMServer | None = None,
     ) -> None:
+        self.local_llm = local_llm
         self.db = db
         self.llm_probe = llm_probe
         self.gate = gate
@@ -35,7 +38,13 @@ class HealthService:
             db_ok, db_error = False, type(exc).__name__
         db_ms = round((time.perf_counter() - started) * 1000, 2)
         llm = await self.llm_probe.status()
-        llm_report = asdict(llm)
+        llm_report: dict[str, Any] = asdict(llm)
+        if self.local_llm is not None:
+            llm_report["local"] = {
+                **self.local_llm.report(),
+                "queue": self.gate.waiting if self.gate else 0,
+                "in_flight": self.gate.in_flight if self.gate else 0,
+            }
         status = "ok" if db_ok and llm.reachable and llm.model_present else "degraded"
         if not db_ok:
             status = "unavailable"

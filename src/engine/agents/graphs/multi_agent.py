@@ -58,9 +58,10 @@ async def supervise(state: AgentState, config: RunnableConfig) -> dict:
     ctx: AgentContext = config["configurable"]["ctx"]
     delegate_tools: list[dict[str, Any]] = config["configurable"]["delegate_tools"]
     out_of_steps = state.model_turns >= deps.max_steps
-    tools = None if out_of_steps else [*delegate_tools, *deps.tools.schemas_for(ctx)]
+    without_tools = out_of_steps or ctx.log.tools_unavailable is not None
+    tools = None if without_tools else [*delegate_tools, *deps.tools.schemas_for(ctx)]
     reply = await deps.gate.complete(state.messages, tools=tools or None, on_token=ctx.on_token)
-    ctx.log.add_usage(reply.usage_metadata)  # type: ignore[arg-type]
+    ctx.log.note_reply(reply)
     if out_of_steps and reply.tool_calls:
         reply = AIMessage(content=reply.content or "", id=reply.id)
     return {"messages": [reply], "model_turns": state.model_turns + 1}

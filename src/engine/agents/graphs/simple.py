@@ -21,9 +21,10 @@ def _deps(config: RunnableConfig) -> tuple[GraphDeps, AgentContext]:
 async def call_model(state: AgentState, config: RunnableConfig) -> dict:
     deps, ctx = _deps(config)
     out_of_steps = state.model_turns >= deps.max_steps
-    tools = None if out_of_steps else deps.tools.schemas_for(ctx) or None
+    without_tools = out_of_steps or ctx.log.tools_unavailable is not None
+    tools = None if without_tools else deps.tools.schemas_for(ctx) or None
     reply = await deps.gate.complete(state.messages, tools=tools, on_token=ctx.on_token)
-    ctx.log.add_usage(reply.usage_metadata)  # type: ignore[arg-type]
+    ctx.log.note_reply(reply)
     if out_of_steps and reply.tool_calls:
         reply = AIMessage(content=reply.content or "", id=reply.id)
     return {"messages": [reply], "model_turns": state.model_turns + 1}

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from engine.agents.context import AgentResult
 from engine.config import Settings
@@ -124,7 +125,10 @@ class AIWorker:
 
         try:
             result = await self.runner(job, on_token)
-        except (LLMError, AIJobError) as exc:
+        except LLMError as exc:
+            await self._fail(job, str(exc), meta=exc.to_meta())
+            return
+        except AIJobError as exc:
             await self._fail(job, str(exc))
             return
         except Exception as exc:
@@ -142,9 +146,10 @@ class AIWorker:
         if done is not None:
             self.bus.publish(job.chat_id, ChatEvent(EventType.MESSAGE_UPDATED, message=done))
 
-    async def _fail(self, job: AIJob, reason: str) -> None:
-        log.warning("AI job %s failed: %s", job.message_id, reason)
-        failed = await self.messages.fail_ai_job(job.message_id, error=reason[:1000])
+    async def _fail(self, job: AIJob, reason: str, meta: dict[str, Any] | None = None) -> None:
+        detail = f" ({meta})" if meta else ""
+        log.warning("AI job %s failed: %s%s", job.message_id, reason, detail)
+        failed = await self.messages.fail_ai_job(job.message_id, error=reason[:1000], meta=meta)
         if failed is not None:
             self.bus.publish(job.chat_id, ChatEvent(EventType.MESSAGE_UPDATED, message=failed))
 

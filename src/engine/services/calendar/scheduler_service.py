@@ -24,6 +24,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from engine.config import Settings
+from engine.llm.gate import LLMError
 from engine.models.calendar import (
     AgentRunOutcome,
     CalendarEvent,
@@ -96,12 +97,15 @@ async def run_agent_safely(
             time_limit,
         )
     except TimeoutError:
-        return AgentRunOutcome(None, f"the agent did not answer within {time_limit:.0f} s")
-    except Exception as exc:
+        return AgentRunOutcome(None, f"ИИ-роль не ответила за {time_limit:.0f} с.")
+    except LLMError as exc:  # a person reads this in mail or Telegram: the Russian sentence
+        log.warning("agent %s failed for user %s: %s", role_code, user_id, exc.detail)
+        return AgentRunOutcome(None, str(exc))
+    except Exception:
         log.exception("agent %s failed for user %s", role_code, user_id)
-        return AgentRunOutcome(None, f"the agent failed: {exc}" if str(exc) else repr(exc))
+        return AgentRunOutcome(None, "Внутренняя ошибка ИИ-роли; подробности в журнале сервера.")
     if not outcome.text and not outcome.error:
-        return AgentRunOutcome(None, "the agent gave no answer")
+        return AgentRunOutcome(None, "ИИ-роль не дала ответа.")
     return outcome
 
 
