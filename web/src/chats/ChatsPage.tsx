@@ -60,7 +60,7 @@ export function ChatsPage() {
                   </span>
                   <span className="chat-item-bottom">
                     <span className="chat-item-last muted" data-testid="chat-last-message">
-                      {last ? `${lastAuthor ? `${lastAuthor}: ` : ""}${last.content}` : ""}
+                      {last ? `${lastAuthor ? `${lastAuthor}: ` : ""}${last.content || (last.kind === "ai" ? t("chats.aiPending") : "")}` : ""}
                     </span>
                     {unread > 0 && (
                       <span className="badge" data-testid="chat-unread" aria-label={t("chats.unread", { count: unread })}>

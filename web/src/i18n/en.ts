@@ -83,6 +83,7 @@ const en: Resources = {
     noMore: "This is the start of the chat",
     you: "You",
     ai: "AI",
+    aiPending: "is preparing an answer…",
     edited: "edited",
     deleted: "Message deleted",
     confirmDelete: "Delete this message?",

@@ -81,6 +81,7 @@ const ru = {
     noMore: "Это начало чата",
     you: "Вы",
     ai: "ИИ",
+    aiPending: "готовит ответ…",
     edited: "изменено",
     deleted: "Сообщение удалено",
     confirmDelete: "Удалить сообщение?",
