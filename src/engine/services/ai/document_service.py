@@ -49,7 +49,7 @@ class DocumentService:
     async def upload(self, actor: User, org_id: UUID, title: str, content: str) -> Document:
         self._same_org(actor, org_id)
         require_org_admin(actor)
-        async with self.db.transaction() as conn:
+        async with self.db.tenant(actor.org_id).transaction() as conn:
             return await self.documents.create(
                 actor.org_id, title, content, actor.id, chunk_text(content), conn=conn
             )

@@ -168,7 +168,7 @@ class CalendarService:
         nulls = sorted(name for name in _NOT_NULL & set(changes) if changes[name] is None)
         if nulls:
             raise Unprocessable(f"cannot be null: {', '.join(nulls)}")
-        async with self.db.transaction() as conn:
+        async with self.db.tenant(actor.org_id).transaction() as conn:
             event = await self._visible(actor, event_id, for_update=True, conn=conn)
             self._require_editor(actor, event)
             current = _as_new_event(event)

@@ -45,7 +45,7 @@ class ChatService:
             existing = await self.chats.find_direct(actor.org_id, actor.id, others[0])
             if existing is not None:
                 return await self.get(actor, existing), False
-        async with self.db.transaction() as conn:
+        async with self.db.tenant(actor.org_id).transaction() as conn:
             chat_id = await self.chats.create(
                 actor.org_id,
                 kind=kind,
@@ -72,7 +72,7 @@ class ChatService:
     async def _require_manager(self, actor: User, chat: Chat) -> None:
         if actor.is_org_admin or chat.created_by == actor.id:
             return
-        if not await self.chats.is_owner(chat.id, actor.id):
+        if not await self.chats.is_owner(chat.org_id, chat.id, actor.id):
             raise Forbidden("only the chat's owner or an administrator may do this")
 
     async def rename(self, actor: User, chat_id: UUID, title: str) -> Chat:

@@ -78,7 +78,7 @@ class MessageService:
             r.code: r for r in await self.roles.get_many(actor.org_id, list(parsed.role_codes))
         }
         roles = [roles_by_code[c] for c in parsed.role_codes if c in roles_by_code]
-        async with self.db.transaction() as conn:
+        async with self.db.tenant(actor.org_id).transaction() as conn:
             message = await self.messages.insert_by_member(
                 actor.org_id, chat_id, actor.id, content, reply_to_id, conn=conn
             )

@@ -38,7 +38,7 @@ class OrganizationService:
         require_system_admin(actor)
         admin_hash = await self.user_service.hash_new_password(admin.password) if admin else None
         try:
-            async with self.db.transaction() as conn:
+            async with self.db.system("organization admin").transaction() as conn:
                 org = await self.organizations.create(slug, name, conn=conn)
                 await self.roles.seed_from_templates(org.id, conn=conn)
                 first_admin = None
@@ -86,7 +86,7 @@ class OrganizationService:
         if await self.user_service.users.exists_system_admin():
             return False
         password_hash = await self.user_service.hash_new_password(password)
-        async with self.db.transaction() as conn:
+        async with self.db.system("bootstrap").transaction() as conn:
             system_org = await self.organizations.get_system(conn=conn)
             if system_org is None:
                 system_org = await self.organizations.create(

@@ -178,7 +178,7 @@ class TelegramBotService:
             return
         linked = None
         if _TOKEN.match(token):
-            async with self.db.transaction() as conn:
+            async with self.db.system("telegram").transaction() as conn:
                 now = await self.clock.now(conn)
                 owner = await self.links.consume(hash_token(token), chat_id, now=now, conn=conn)
                 if owner is not None:
