@@ -15,6 +15,9 @@ class _Capture:
     def __init__(self) -> None:
         self.sent: list[tuple[str, tuple[Any, ...]]] = []
 
+    def tenant(self, org_id: UUID) -> _Capture:
+        return self
+
     async def fetch(self, query: str, *args: Any) -> list[Any]:
         self.sent.append((query, args))
         return []
