@@ -11,7 +11,7 @@ import pytest
 
 from engine.errors import Unauthorized
 from engine.models.user import AccessRole
-from engine.services import tokens
+from engine.services.identity import tokens
 from engine.services.identity.tokens import ACCESS, REFRESH, TokenCodec
 
 

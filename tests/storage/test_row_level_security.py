@@ -1,0 +1,297 @@
+"""Row-level security: the database itself keeps organizations apart, whatever SQL is sent.
+
+The statements below deliberately have no `WHERE org_id`: they stand for a storage method
+that forgot it. They run through the engine's own pool and scopes (`Database`), as every
+storage statement does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import pytest
+from fastapi import FastAPI
+
+from engine.storage.database import Database, create_pool
+from engine.storage.migrations import apply_migrations
+from engine.storage.tenancy import APP_ROLE, APPEND_ONLY_TABLES, POLICY, org_tables
+from tests.support.api import Api
+from tests.support.database import create_database, drop_database
+from tests.support.objects import OrgObjects, populate
+
+# Every table that holds an organization's data today; a new one is found by `org_tables`.
+KNOWN_ORG_TABLES = {
+    "users",
+    "refresh_tokens",
+    "roles",
+    "chats",
+    "chat_members",
+    "messages",
+    "mentions",
+    "documents",
+    "document_chunks",
+    "calendar_events",
+    "calendar_event_runs",
+    "notification_channels",
+    "notifications",
+    "notification_log",
+    "telegram_link_tokens",
+}
+
+
+class _RollBack(Exception):
+    """Raised to undo a test's writes."""
+
+
+@pytest.fixture(scope="module")
+async def two_orgs(api: Api, app: FastAPI) -> tuple[OrgObjects, OrgObjects]:
+    a = await populate(api, await api.create_org(members=1), app.state.engine)
+    b = await populate(api, await api.create_org(members=1), app.state.engine)
+    return a, b
+
+
+@pytest.fixture
+async def owner(database_url: str, app: FastAPI) -> AsyncIterator[asyncpg.Connection]:
+    """The DSN's own user (a superuser here): sees every row, for checking."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+def _org(objects: OrgObjects) -> UUID:
+    return UUID(objects.org.id)
+
+
+async def test_every_org_table_has_row_level_security_forced(
+    owner: asyncpg.Connection,
+) -> None:
+    tables = await org_tables(owner)
+    names = {t["relname"] for t in tables}
+    assert KNOWN_ORG_TABLES <= names
+    unprotected = [
+        t["relname"]
+        for t in tables
+        if not (t["relrowsecurity"] and t["relforcerowsecurity"] and t["has_policy"])
+    ]
+    assert unprotected == []
+    role = await owner.fetchrow(
+        "SELECT rolsuper, rolbypassrls, rolcanlogin FROM pg_roles WHERE rolname = $1", APP_ROLE
+    )
+    assert role is not None and not role["rolsuper"] and not role["rolbypassrls"]
+    owned = await owner.fetchval(
+        "SELECT count(*) FROM pg_class WHERE relowner = (SELECT oid FROM pg_roles "
+        "WHERE rolname = $1)",
+        APP_ROLE,
+    )
+    assert owned == 0
+
+
+async def test_the_engine_runs_as_the_runtime_role(app: FastAPI) -> None:
+    db: Database = app.state.engine.db
+    assert await db.shared().fetchval("SELECT current_user") == APP_ROLE
+
+
+async def test_unscoped_select_and_update_in_org_a_touch_nothing_of_org_b(
+    app: FastAPI, two_orgs: tuple[OrgObjects, OrgObjects], owner: asyncpg.Connection
+) -> None:
+    a, b = two_orgs
+    db: Database = app.state.engine.db
+    seen: dict[str, set[UUID]] = {}
+    updated: dict[str, set[UUID]] = {}
+    with pytest.raises(_RollBack):
+        async with db.tenant(_org(a)).transaction() as conn:
+            for table in sorted(KNOWN_ORG_TABLES):
+                rows = await conn.fetch(f"SELECT org_id FROM {table}")
+                seen[table] = {r["org_id"] for r in rows}
+                rows = await conn.fetch(f"UPDATE {table} SET org_id = org_id RETURNING org_id")
+                updated[table] = {r["org_id"] for r in rows}
+            raise _RollBack
+    assert all(orgs <= {_org(a)} for orgs in seen.values()), seen
+    assert all(orgs <= {_org(a)} for orgs in updated.values()), updated
+    # not vacuous: A sees its own rows, and B has rows in the same tables
+    populated = {t for t, orgs in seen.items() if orgs}
+    assert {"users", "chats", "messages", "documents", "calendar_events"} <= populated
+    for table in populated:
+        assert await owner.fetchval(f"SELECT count(*) FROM {table} WHERE org_id = $1", _org(b)), (
+            table
+        )
+
+
+async def test_unscoped_update_changes_none_of_org_b_rows(
+    app: FastAPI, two_orgs: tuple[OrgObjects, OrgObjects], owner: asyncpg.Connection
+) -> None:
+    a, b = two_orgs
+    db: Database = app.state.engine.db
+    before = await owner.fetch(
+        "SELECT id, content FROM messages WHERE org_id = $1 ORDER BY id", _org(b)
+    )
+    with pytest.raises(_RollBack):
+        async with db.tenant(_org(a)).transaction() as conn:
+            status = await conn.execute("UPDATE messages SET content = 'overwritten'")
+            assert int(status.split()[-1]) > 0, "A's own messages are updated"
+            status = await conn.execute(
+                "UPDATE messages SET content = 'overwritten' WHERE org_id = $1", _org(b)
+            )
+            assert status == "UPDATE 0"
+            assert await conn.execute("DELETE FROM users WHERE org_id = $1", _org(b)) == (
+                "DELETE 0"
+            )
+            raise _RollBack
+    # a single statement, not in a transaction of its own, commits at once: B is untouched
+    assert await db.tenant(_org(a)).execute(
+        "UPDATE messages SET is_edited = is_edited WHERE org_id = $1", _org(b)
+    ) == ("UPDATE 0")
+    after = await owner.fetch(
+        "SELECT id, content FROM messages WHERE org_id = $1 ORDER BY id", _org(b)
+    )
+    assert after == before and before
+
+
+async def test_a_row_for_another_org_cannot_be_written(
+    app: FastAPI, two_orgs: tuple[OrgObjects, OrgObjects]
+) -> None:
+    a, b = two_orgs
+    db: Database = app.state.engine.db
+    with pytest.raises(asyncpg.InsufficientPrivilegeError, match="row-level security"):
+        await db.tenant(_org(a)).execute(
+            "INSERT INTO roles (org_id, code, name, agent_type) VALUES ($1, 'spy', 's', 'simple')",
+            _org(b),
+        )
+    with pytest.raises(asyncpg.InsufficientPrivilegeError, match="row-level security"):
+        await db.tenant(_org(a)).execute(
+            "UPDATE chats SET org_id = $1 WHERE org_id = $2", _org(b), _org(a)
+        )
+
+
+async def test_no_context_sees_no_tenant_rows(
+    database_url: str, two_orgs: tuple[OrgObjects, OrgObjects], owner: asyncpg.Connection
+) -> None:
+    assert await owner.fetchval("SELECT count(*) FROM users") > 0
+    pool = await create_pool(database_url, min_size=1, max_size=1, command_timeout=10)
+    try:
+        async with pool.acquire() as conn:  # the engine's connection set-up, nothing more
+            for table in sorted(KNOWN_ORG_TABLES):
+                assert await conn.fetchval(f"SELECT count(*) FROM {table}") == 0, table
+            assert await conn.fetchval("SELECT count(*) FROM organizations") > 0
+    finally:
+        await pool.close()
+
+
+async def test_one_connection_switches_context_between_uses(
+    database_url: str, two_orgs: tuple[OrgObjects, OrgObjects]
+) -> None:
+    """One pooled connection serving A, then nobody, then B, then the system paths."""
+    a, b = two_orgs
+    pool = await create_pool(database_url, min_size=1, max_size=1, command_timeout=10)
+    db = Database(pool)
+    count = "SELECT count(DISTINCT org_id) FROM users WHERE org_id = ANY($1::uuid[])"
+    both = [_org(a), _org(b)]
+    try:
+        assert await db.tenant(_org(a)).fetchval(count, both) == 1
+        assert await db.shared().fetchval(count, both) == 0
+        assert await db.tenant(_org(b)).fetchval("SELECT org_id FROM users LIMIT 1") == _org(b)
+        assert await db.system("login").fetchval(count, both) == 2
+        async with db.tenant(_org(a)).transaction() as conn:
+            assert await conn.fetchval(count, both) == 1
+        assert await db.shared().fetchval(count, both) == 0
+    finally:
+        await pool.close()
+
+
+@pytest.fixture
+async def fresh_database(pg_admin_dsn: str) -> AsyncIterator[str]:
+    dsn = await create_database(pg_admin_dsn, prefix="rugpt_rls")
+    yield dsn
+    await drop_database(pg_admin_dsn, dsn)
+
+
+async def test_a_table_added_later_is_protected_at_the_next_start(
+    fresh_database: str, tmp_path: Any
+) -> None:
+    """A later migration's table with `org_id` gets RLS without naming it anywhere, and
+    an append-only table grants the engine no UPDATE or DELETE."""
+    assert "audit_log" in APPEND_ONLY_TABLES
+    conn = await asyncpg.connect(fresh_database)
+    try:
+        await apply_migrations(conn)
+        await conn.execute(
+            """CREATE TABLE audit_log (id bigserial PRIMARY KEY,
+                   org_id uuid NOT NULL REFERENCES organizations, action text NOT NULL);
+               CREATE TABLE later_things (id bigserial PRIMARY KEY,
+                   org_id uuid NOT NULL REFERENCES organizations)"""
+        )
+        await apply_migrations(conn)
+        policies = await conn.fetch(
+            "SELECT tablename FROM pg_policies WHERE policyname = $1 "
+            "AND tablename IN ('audit_log', 'later_things')",
+            POLICY,
+        )
+        assert {p["tablename"] for p in policies} == {"audit_log", "later_things"}
+        orgs = [
+            await conn.fetchval(
+                "INSERT INTO organizations (slug, name) VALUES ($1, 'x') RETURNING id", slug
+            )
+            for slug in ("first", "second")
+        ]
+        for org_id in orgs:
+            await conn.execute("INSERT INTO audit_log (org_id, action) VALUES ($1, 'seed')", org_id)
+    finally:
+        await conn.close()
+    pool = await create_pool(fresh_database, min_size=1, max_size=1, command_timeout=10)
+    db = Database(pool)
+    try:
+        first = db.tenant(orgs[0])
+        await first.execute("INSERT INTO audit_log (org_id, action) VALUES ($1, 'login')", orgs[0])
+        assert await first.fetchval("SELECT count(*) FROM audit_log") == 2
+        assert await db.system("login").fetchval("SELECT count(*) FROM audit_log") == 3
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await first.execute("UPDATE audit_log SET action = 'changed'")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await db.system("login").execute("DELETE FROM audit_log")
+        await first.execute("INSERT INTO later_things (org_id) VALUES ($1)", orgs[0])
+        assert await db.tenant(orgs[1]).fetchval("SELECT count(*) FROM later_things") == 0
+    finally:
+        await pool.close()
+
+
+async def test_two_first_starts_at_once_create_the_role_once(pg_admin_dsn: str) -> None:
+    """Roles belong to the server, the migration lock to one database: two databases
+    migrated at once race to create the same role, and both start."""
+    role = f"rugpt_app_race_{secrets.token_hex(4)}"
+    dsns = [await create_database(pg_admin_dsn, prefix="rugpt_race") for _ in range(2)]
+
+    async def migrate(dsn: str) -> None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await apply_migrations(conn, app_role=role)
+        finally:
+            await conn.close()
+
+    try:
+        await asyncio.gather(*(migrate(dsn) for dsn in dsns))
+        for dsn in dsns:
+            pool = await create_pool(dsn, min_size=1, max_size=1, command_timeout=10, role=role)
+            try:
+                assert await Database(pool).shared().fetchval("SELECT current_user") == role
+            finally:
+                await pool.close()
+    finally:
+        for dsn in dsns:
+            conn = await asyncpg.connect(dsn)
+            try:
+                await conn.execute(f'DROP OWNED BY "{role}"')
+            finally:
+                await conn.close()
+            await drop_database(pg_admin_dsn, dsn)
+        admin = await asyncpg.connect(pg_admin_dsn)
+        try:
+            await admin.execute(f'DROP ROLE IF EXISTS "{role}"')
+        finally:
+            await admin.close()
