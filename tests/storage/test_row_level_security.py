@@ -8,9 +8,12 @@ storage statement does.
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 from uuid import UUID
 
 import asyncpg
@@ -19,7 +22,13 @@ from fastapi import FastAPI
 
 from engine.storage.database import Database, create_pool
 from engine.storage.migrations import apply_migrations
-from engine.storage.tenancy import APP_ROLE, APPEND_ONLY_TABLES, POLICY, org_tables
+from engine.storage.tenancy import (
+    APP_ROLE,
+    APPEND_ONLY_TABLES,
+    POLICY,
+    TenancySetupError,
+    org_tables,
+)
 from tests.support.api import Api
 from tests.support.database import create_database, drop_database
 from tests.support.objects import OrgObjects, populate
@@ -295,3 +304,83 @@ async def test_two_first_starts_at_once_create_the_role_once(pg_admin_dsn: str) 
             await admin.execute(f'DROP ROLE IF EXISTS "{role}"')
         finally:
             await admin.close()
+
+
+def _as_user(dsn: str, user: str, database: str) -> str:
+    parts = urlsplit(dsn)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit((parts.scheme, f"{user}@{host}", f"/{database}", parts.query, ""))
+
+
+@pytest.mark.slow
+async def test_a_database_owner_without_superuser_rights(pg_admin_dsn: str) -> None:
+    """The external set-up of docs/operations.md: the DSN's user owns the database and may
+    not create roles. Migrations say what to run while the role is missing, then work once
+    a superuser created it; the engine's statements are confined; the documented backup
+    command dumps every organization's rows."""
+    tag = secrets.token_hex(4)
+    owner_role, app_role, database = f"rugpt_owner_{tag}", f"rugpt_app_{tag}", f"rugpt_ext_{tag}"
+    admin = await asyncpg.connect(pg_admin_dsn)
+    await admin.execute(f'CREATE ROLE "{owner_role}" LOGIN')
+    await admin.execute(f'CREATE DATABASE "{database}" OWNER "{owner_role}"')
+    dsn = _as_user(pg_admin_dsn, owner_role, database)
+    try:
+        conn = await asyncpg.connect(dsn)
+        try:
+            with pytest.raises(TenancySetupError, match=f"CREATE ROLE {app_role} NOLOGIN"):
+                await apply_migrations(conn, app_role=app_role)
+            await admin.execute(f'CREATE ROLE "{app_role}" NOLOGIN')
+            await admin.execute(f'GRANT "{app_role}" TO "{owner_role}"')
+            await apply_migrations(conn, app_role=app_role)
+            orgs = [
+                await conn.fetchval(
+                    "INSERT INTO organizations (slug, name) VALUES ($1, 'x') RETURNING id", slug
+                )
+                for slug in ("first", "second")
+            ]
+        finally:
+            await conn.close()
+        pool = await create_pool(dsn, min_size=1, max_size=1, command_timeout=10, role=app_role)
+        db = Database(pool)
+        try:
+            for org_id in orgs:
+                await db.tenant(org_id).execute(
+                    "INSERT INTO users (org_id, username, password_hash) VALUES ($1, 'u', 'x')",
+                    org_id,
+                )
+            assert await db.tenant(orgs[0]).fetchval("SELECT count(*) FROM users") == 1
+            assert await db.shared().fetchval("SELECT count(*) FROM users") == 0
+        finally:
+            await pool.close()
+        owner_conn = await asyncpg.connect(dsn)
+        try:  # row-level security is forced on the owner too, outside the named bypass
+            assert await owner_conn.fetchval("SELECT count(*) FROM users") == 0
+        finally:
+            await owner_conn.close()
+        dump = await _pg_dump(dsn)
+        assert dump.count("\tu\t") == 2, "both organizations' users are in the dump"
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        await admin.execute(f'DROP ROLE IF EXISTS "{owner_role}"')
+        await admin.execute(f'DROP ROLE IF EXISTS "{app_role}"')
+        await admin.close()
+
+
+async def _pg_dump(dsn: str) -> str:
+    """The backup command of docs/operations.md for an external server, plain format."""
+    import pgserver
+
+    pg_dump = Path(pgserver.__file__).parent / "pginstall" / "bin" / "pg_dump"
+    process = await asyncio.create_subprocess_exec(
+        str(pg_dump),
+        "--enable-row-security",
+        "--data-only",
+        "--table=users",
+        dsn,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PGOPTIONS": "-c app.bypass_tenant=on"},
+    )
+    out, err = await process.communicate()
+    assert process.returncode == 0, err.decode()
+    return out.decode()
