@@ -304,48 +304,53 @@ class MessageStorage:
             attempts=row["ai_attempts"],
         )
 
-    async def extend_ai_lease(self, message_id: int, lease_seconds: float) -> None:
-        await self.db.system("ai worker").execute(
+    async def extend_ai_lease(self, org_id: UUID, message_id: int, lease_seconds: float) -> None:
+        await self.db.tenant(org_id).execute(
             "UPDATE messages SET ai_lease_until = now() + make_interval(secs => $2) "
-            "WHERE id = $1 AND ai_status = 'running'",
+            "WHERE org_id = $3 AND id = $1 AND ai_status = 'running'",
             message_id,
             float(lease_seconds),
+            org_id,
         )
 
     async def finish_ai_job(
-        self, message_id: int, *, content: str, meta: dict[str, Any]
+        self, org_id: UUID, message_id: int, *, content: str, meta: dict[str, Any]
     ) -> Message | None:
-        row = await self.db.system("ai worker").fetchrow(
+        row = await self.db.tenant(org_id).fetchrow(
             f"""UPDATE messages SET ai_status = 'done', content = $2, meta = $3, ai_error = NULL,
                        ai_lease_until = NULL, ai_finished_at = now(), updated_at = now()
-                WHERE id = $1 AND ai_status = 'running' RETURNING {_COLUMNS}""",
+                WHERE org_id = $4 AND id = $1 AND ai_status = 'running' RETURNING {_COLUMNS}""",
             message_id,
             content,
             meta,
+            org_id,
         )
         return Message.from_row(row) if row else None
 
     async def fail_ai_job(
-        self, message_id: int, *, error: str, meta: dict[str, Any] | None = None
+        self, org_id: UUID, message_id: int, *, error: str, meta: dict[str, Any] | None = None
     ) -> Message | None:
-        row = await self.db.system("ai worker").fetchrow(
+        row = await self.db.tenant(org_id).fetchrow(
             f"""UPDATE messages SET ai_status = 'failed', ai_error = $2,
                        meta = coalesce($3, meta), ai_lease_until = NULL,
                        ai_finished_at = now(), updated_at = now()
-                WHERE id = $1 AND ai_status IN ('pending', 'running') RETURNING {_COLUMNS}""",
+                WHERE org_id = $4 AND id = $1 AND ai_status IN ('pending', 'running')
+                RETURNING {_COLUMNS}""",
             message_id,
             error,
             meta,
+            org_id,
         )
         return Message.from_row(row) if row else None
 
-    async def recoverable_ai_jobs(self, limit: int) -> list[tuple[int, int]]:
-        """(message id, attempts) of AI work nobody holds: pending, or running past its lease."""
+    async def recoverable_ai_jobs(self, limit: int) -> list[tuple[UUID, int, int]]:
+        """(org id, message id, attempts) of AI work nobody holds: pending, or running past
+        its lease, in every organization."""
         rows = await self.db.system("ai worker").fetch(
-            """SELECT id, ai_attempts FROM messages
+            """SELECT org_id, id, ai_attempts FROM messages
                WHERE ai_status IN ('pending', 'running') AND NOT is_deleted
                  AND (ai_status = 'pending' OR ai_lease_until < now())
                ORDER BY id LIMIT $1""",
             limit,
         )
-        return [(r["id"], r["ai_attempts"]) for r in rows]
+        return [(r["org_id"], r["id"], r["ai_attempts"]) for r in rows]
