@@ -33,7 +33,7 @@ SystemPath = Literal[
     "organization admin",  # the system administrator's organization CRUD and listing
     "bootstrap",  # the system organization and its administrator at start-up
     "scheduler",  # claim due calendar events and stale firings of every organization
-    "notification dispatcher",  # claim and settle outbox entries of every organization
+    "notification dispatcher",  # claim due outbox entries of every organization
     "ai worker",  # claim an AI job by its message id; list unheld jobs of every organization
     "telegram",  # map a Telegram chat id (one bot for all organizations) to its user
 ]

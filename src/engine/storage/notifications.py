@@ -225,34 +225,43 @@ class NotificationStorage:
 
     async def finish(
         self,
+        org_id: UUID,
         notification_id: UUID,
         attempts: int,
         *,
         status: NotificationStatus,
         last_error: str | None,
     ) -> bool:
-        result = await self.db.system("notification dispatcher").execute(
+        result = await self.db.tenant(org_id).execute(
             """UPDATE notifications SET status = $3, last_error = $4, lease_until = NULL,
                       finished_at = now()
-               WHERE id = $1 AND attempts = $2 AND status = 'sending'""",
+               WHERE org_id = $5 AND id = $1 AND attempts = $2 AND status = 'sending'""",
             notification_id,
             attempts,
             status.value,
             last_error,
+            org_id,
         )
         return result.endswith(" 1")
 
     async def retry_later(
-        self, notification_id: UUID, attempts: int, *, at: datetime, last_error: str | None
+        self,
+        org_id: UUID,
+        notification_id: UUID,
+        attempts: int,
+        *,
+        at: datetime,
+        last_error: str | None,
     ) -> bool:
-        result = await self.db.system("notification dispatcher").execute(
+        result = await self.db.tenant(org_id).execute(
             """UPDATE notifications SET status = 'pending', next_attempt_at = $3,
                       last_error = $4, lease_until = NULL
-               WHERE id = $1 AND attempts = $2 AND status = 'sending'""",
+               WHERE org_id = $5 AND id = $1 AND attempts = $2 AND status = 'sending'""",
             notification_id,
             attempts,
             at,
             last_error,
+            org_id,
         )
         return result.endswith(" 1")
 
@@ -308,23 +317,29 @@ class NotificationLogStorage:
         )
         return log_id
 
-    async def finish(self, log_id: int, status: AttemptStatus, error: str | None) -> None:
-        await self.db.system("notification dispatcher").execute(
+    async def finish(
+        self, org_id: UUID, log_id: int, status: AttemptStatus, error: str | None
+    ) -> None:
+        await self.db.tenant(org_id).execute(
             "UPDATE notification_log SET status = $2, error = $3, finished_at = now() "
-            "WHERE id = $1",
+            "WHERE org_id = $4 AND id = $1",
             log_id,
             status.value,
             error,
+            org_id,
         )
 
-    async def settled_channels(self, notification_id: UUID) -> dict[UUID, AttemptStatus]:
+    async def settled_channels(
+        self, org_id: UUID, notification_id: UUID
+    ) -> dict[UUID, AttemptStatus]:
         """Channels this notification is done with: delivered, or failed for good."""
-        rows = await self.db.system("notification dispatcher").fetch(
+        rows = await self.db.tenant(org_id).fetch(
             """SELECT DISTINCT ON (channel_id) channel_id, status FROM notification_log
-               WHERE notification_id = $1 AND channel_id IS NOT NULL
+               WHERE org_id = $2 AND notification_id = $1 AND channel_id IS NOT NULL
                  AND status IN ('sent', 'permanent_error')
                ORDER BY channel_id, (status = 'sent') DESC""",
             notification_id,
+            org_id,
         )
         return {r["channel_id"]: AttemptStatus(r["status"]) for r in rows}
 

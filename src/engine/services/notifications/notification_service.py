@@ -166,7 +166,7 @@ class NotificationService:
                 notification, NotificationStatus.FAILED, "no enabled notification channels"
             )
             return
-        settled = await self.attempts_log.settled_channels(notification.id)
+        settled = await self.attempts_log.settled_channels(notification.org_id, notification.id)
         delivered_before = AttemptStatus.SENT in settled.values()
         if delivered_before and not notification.all_channels:
             await self._close(notification, NotificationStatus.SENT, None)
@@ -192,7 +192,7 @@ class NotificationService:
             )
             at = await self.clock.now() + timedelta(seconds=max(delay, result.retry_after))
             await self.outbox.retry_later(
-                notification.id, notification.attempts, at=at, last_error=error
+                notification.org_id, notification.id, notification.attempts, at=at, last_error=error
             )
 
     async def _try_channels(
@@ -254,14 +254,18 @@ class NotificationService:
         except Exception as exc:  # a sender bug: log it, treat it as worth another try
             log.exception("sender %s failed unexpectedly", channel.type.value)
             status, error = AttemptStatus.TRANSIENT_ERROR, _clip(repr(exc), MAX_ERROR)
-        await self.attempts_log.finish(log_id, status, error)
+        await self.attempts_log.finish(channel.org_id, log_id, status, error)
         return _Attempt(log_id, status, error, wait)
 
     async def _close(
         self, notification: Notification, status: NotificationStatus, error: str | None
     ) -> None:
         if not await self.outbox.finish(
-            notification.id, notification.attempts, status=status, last_error=error
+            notification.org_id,
+            notification.id,
+            notification.attempts,
+            status=status,
+            last_error=error,
         ):
             log.warning("notification %s was taken over by another process", notification.id)
 
