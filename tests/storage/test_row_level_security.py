@@ -88,6 +88,7 @@ async def test_every_org_table_has_row_level_security_forced(
         t["relname"]
         for t in tables
         if not (t["relrowsecurity"] and t["relforcerowsecurity"] and t["has_policy"])
+        or t["stale_policies"]
     ]
     assert unprotected == []
     role = await owner.fetchrow(
@@ -224,8 +225,9 @@ async def fresh_database(pg_admin_dsn: str) -> AsyncIterator[str]:
 async def test_a_table_added_later_is_protected_at_the_next_start(
     fresh_database: str, tmp_path: Any
 ) -> None:
-    """A later migration's table with `org_id` gets RLS without naming it anywhere, and
-    an append-only table grants the engine no UPDATE or DELETE."""
+    """A later migration's table with `org_id` gets RLS without naming it anywhere, an
+    earlier version of the policy is replaced, and an append-only table grants the engine
+    no UPDATE or DELETE."""
     assert "audit_log" in APPEND_ONLY_TABLES
     conn = await asyncpg.connect(fresh_database)
     try:
@@ -234,7 +236,8 @@ async def test_a_table_added_later_is_protected_at_the_next_start(
             """CREATE TABLE audit_log (id bigserial PRIMARY KEY,
                    org_id uuid NOT NULL REFERENCES organizations, action text NOT NULL);
                CREATE TABLE later_things (id bigserial PRIMARY KEY,
-                   org_id uuid NOT NULL REFERENCES organizations)"""
+                   org_id uuid NOT NULL REFERENCES organizations);
+               CREATE POLICY tenant_isolation ON users USING (true)"""
         )
         await apply_migrations(conn)
         policies = await conn.fetch(
@@ -243,6 +246,11 @@ async def test_a_table_added_later_is_protected_at_the_next_start(
             POLICY,
         )
         assert {p["tablename"] for p in policies} == {"audit_log", "later_things"}
+        # an earlier version of the policy (here one that would let everything through)
+        # is replaced, not left beside the current one
+        assert await conn.fetchval(
+            "SELECT array_agg(policyname) FROM pg_policies WHERE tablename = 'users'"
+        ) == [POLICY]
         orgs = [
             await conn.fetchval(
                 "INSERT INTO organizations (slug, name) VALUES ($1, 'x') RETURNING id", slug

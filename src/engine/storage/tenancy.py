@@ -9,9 +9,9 @@ table a later migration adds is covered as soon as it has an `org_id` column:
 - that role may read and write every table and sequence of the schema, except the tables
   in `APPEND_ONLY_TABLES` (SELECT and INSERT only) and `schema_migrations` (SELECT);
 - every table with an `org_id` column has ROW LEVEL SECURITY enabled and forced, and the
-  policy `tenant_isolation`: a row is visible and writable only when its `org_id` is the
-  session's `app.org_id`, or when the session set `app.bypass_tenant` to `on` (the named
-  cross-org paths of `storage/database.py`).
+  policy `tenant_isolation_N` (N counts its versions): a row is visible and writable only
+  when its `org_id` is the session's `app.org_id`, or when the session set
+  `app.bypass_tenant` to `on` (the named cross-org paths of `storage/database.py`).
 """
 
 from __future__ import annotations
@@ -23,20 +23,27 @@ import asyncpg
 log = logging.getLogger(__name__)
 
 APP_ROLE = "rugpt_app"
-POLICY = "tenant_isolation"
+# A changed policy gets a new name; the old one is dropped wherever it is found.
+POLICY_PREFIX = "tenant_isolation"
+POLICY = f"{POLICY_PREFIX}_2"
 # Tables the engine may only add to: the runtime role gets SELECT and INSERT, never UPDATE,
 # DELETE or TRUNCATE. Names not created yet are skipped.
 APPEND_ONLY_TABLES = ("audit_log",)
 
+# The settings are read in sub-selects: PostgreSQL evaluates each once per statement (an
+# InitPlan) instead of once per row (bench/README.md, "Row-level security").
 TENANT_CONDITION = (
-    "org_id = nullif(current_setting('app.org_id', true), '')::uuid "
-    "OR current_setting('app.bypass_tenant', true) = 'on'"
+    "org_id = (SELECT nullif(current_setting('app.org_id', true), '')::uuid) "
+    "OR (SELECT current_setting('app.bypass_tenant', true) = 'on')"
 )
 
 _ORG_TABLES = """
     SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,
            EXISTS (SELECT 1 FROM pg_policy p
-                   WHERE p.polrelid = c.oid AND p.polname = $1) AS has_policy
+                   WHERE p.polrelid = c.oid AND p.polname = $1) AS has_policy,
+           ARRAY(SELECT p.polname FROM pg_policy p
+                 WHERE p.polrelid = c.oid AND p.polname <> $1
+                   AND p.polname LIKE $2 || '%') AS stale_policies
     FROM pg_class c
     JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = current_schema()
     JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'org_id' AND NOT a.attisdropped
@@ -54,7 +61,7 @@ def _ident(name: str) -> str:
 
 async def org_tables(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     """Every table of the schema with an `org_id` column, and how it is protected."""
-    return await conn.fetch(_ORG_TABLES, POLICY)
+    return await conn.fetch(_ORG_TABLES, POLICY, POLICY_PREFIX)
 
 
 async def ensure_app_role(conn: asyncpg.Connection, role: str = APP_ROLE) -> None:
@@ -132,6 +139,8 @@ async def ensure_tenancy(conn: asyncpg.Connection, role: str = APP_ROLE) -> list
             statements.append(f"ALTER TABLE {name} ENABLE ROW LEVEL SECURITY")
         if not table["relforcerowsecurity"]:
             statements.append(f"ALTER TABLE {name} FORCE ROW LEVEL SECURITY")
+        for stale in table["stale_policies"]:
+            statements.append(f"DROP POLICY {_ident(stale)} ON {name}")
         if not table["has_policy"]:
             statements.append(
                 f"CREATE POLICY {POLICY} ON {name} "
