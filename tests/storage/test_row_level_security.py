@@ -215,6 +215,28 @@ async def test_one_connection_switches_context_between_uses(
         await pool.close()
 
 
+async def test_a_tableless_statement_keeps_an_organizations_context(
+    database_url: str, two_orgs: tuple[OrgObjects, OrgObjects]
+) -> None:
+    """`pg_notify` after each posted message must not flip the connection out of the
+    organization's context (two round trips more per message), yet never inherits the
+    system context."""
+    a, _ = two_orgs
+    pool = await create_pool(database_url, min_size=1, max_size=1, command_timeout=10)
+    db = Database(pool)
+    try:
+        await db.tenant(_org(a)).fetchval("SELECT 1")
+        await db.tableless().execute("SELECT pg_notify('rugpt_probe', 'x')")
+        async with db.tableless().connection() as conn:
+            assert conn.tenant_context() == str(_org(a))
+        await db.system("login").fetchval("SELECT 1")
+        async with db.tableless().connection() as conn:
+            assert conn.tenant_context() is None
+            assert await conn.fetchval("SELECT count(*) FROM users") == 0
+    finally:
+        await pool.close()
+
+
 @pytest.fixture
 async def fresh_database(pg_admin_dsn: str) -> AsyncIterator[str]:
     dsn = await create_database(pg_admin_dsn, prefix="rugpt_rls")

@@ -194,7 +194,9 @@ class EngineService:
             await engine._bootstrap()
             await engine.ai_worker.start()
             if settings.events_relay_enabled:
-                relay = PgEventRelay(dsn, engine.db.shared(), engine.bus, engine.storages.messages)
+                relay = PgEventRelay(
+                    dsn, engine.db.tableless(), engine.bus, engine.storages.messages
+                )
                 await relay.start()
                 engine.relay = relay
             if settings.scheduler_enabled:

@@ -15,7 +15,7 @@ class DatabaseClock:
         self.offset = timedelta(0)
 
     async def now(self, conn: Executor | None = None) -> datetime:
-        value: datetime = await (conn or self.db.shared()).fetchval("SELECT clock_timestamp()")
+        value: datetime = await (conn or self.db.tableless()).fetchval("SELECT clock_timestamp()")
         return value + self.offset
 
     def shift(self, delta: timedelta) -> None:

@@ -9,7 +9,9 @@ asks `Database` for a scope and runs its statements on that:
   (`SystemPath`): login, refresh tokens, organization administration, the background
   workers;
 - `db.shared()`: no organization at all, for tables that belong to none (login throttling,
-  Telegram update de-duplication) and table-less statements (the clock).
+  Telegram update de-duplication);
+- `db.tableless()`: statements that read no table (`pg_notify`, the clock, the health
+  ping), on whatever connection is free, without switching its context.
 
 A scope runs single statements (`fetch`, `fetchrow`, `fetchval`, `execute`, `executemany`)
 on a pooled connection, or opens a transaction (`async with scope.transaction() as conn`).
@@ -40,6 +42,7 @@ SystemPath = Literal[
 
 # What a pooled connection's session is set to: an organization's id, "system" or None.
 _SYSTEM = "system"
+_KEEP = "keep"  # tableless(): leave an organization's context (or none) as it is
 _SET_CONTEXT = (
     "SELECT set_config('app.org_id', $1, false), set_config('app.bypass_tenant', $2, false)"
 )
@@ -167,8 +170,17 @@ class Database:
         return Scope(self, _SYSTEM)
 
     def shared(self) -> Scope:
-        """No organization's rows: tables outside tenancy and table-less statements."""
+        """No organization's rows: tables outside tenancy."""
         return Scope(self, None)
+
+    def tableless(self) -> Scope:
+        """For statements that touch no table: no switch, so no extra round trip.
+
+        The event relay's `pg_notify` after every message would otherwise flip a connection
+        out of its organization's context and the next statement back. A connection left
+        in the system context is still switched to none first.
+        """
+        return Scope(self, _KEEP)
 
     @asynccontextmanager
     async def _acquire(self, context: str | None) -> AsyncIterator[asyncpg.Connection]:
@@ -180,6 +192,8 @@ class Database:
         (bench/README.md, "Row-level security").
         """
         async with self._pool.acquire() as conn:
+            if context == _KEEP:
+                context = None if conn.tenant_context() == _SYSTEM else conn.tenant_context()
             if conn.tenant_context() != context:
                 conn.remember_tenant_context("?")  # unknown until the statement succeeds
                 org_id = "" if context in (None, _SYSTEM) else context
@@ -189,8 +203,7 @@ class Database:
             yield conn
 
     async def ping(self) -> bool:
-        # reads no table, so it takes any connection as it is and switches nothing
-        return await self._pool.fetchval("SELECT 1") == 1
+        return await self.tableless().fetchval("SELECT 1") == 1
 
     async def close(self) -> None:
         await self._pool.close()
