@@ -19,10 +19,9 @@ shared machine.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -132,10 +131,8 @@ async def measure(args: argparse.Namespace) -> list[Figure]:
     class NoContext(Database):
         """The engine before row-level security: a pooled connection as it is."""
 
-        @contextlib.asynccontextmanager
-        async def _acquire(self, context: str | None) -> AsyncIterator[asyncpg.Connection]:
-            async with self._pool.acquire() as conn:
-                yield conn
+        async def _switch(self, conn: asyncpg.Connection, context: str | None) -> None:
+            pass
 
     async with common.postgres() as admin_dsn, common.fresh_database(admin_dsn) as dsn:
         tenants = await seed(dsn, args.orgs, args.messages)

@@ -127,27 +127,39 @@ class Scope:
         async with self._db._acquire(self._context) as conn, conn.transaction():
             yield conn
 
+    # The single-statement methods repeat three lines rather than share a context manager:
+    # they run for every statement, and the generator-based one costs more than the check.
     async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
-        async with self._db._acquire(self._context) as conn:
+        async with self._db._pool.acquire() as conn:
+            if conn.tenant_context() != self._context:
+                await self._db._switch(conn, self._context)
             rows: list[asyncpg.Record] = await conn.fetch(query, *args)
             return rows
 
     async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
-        async with self._db._acquire(self._context) as conn:
+        async with self._db._pool.acquire() as conn:
+            if conn.tenant_context() != self._context:
+                await self._db._switch(conn, self._context)
             row: asyncpg.Record | None = await conn.fetchrow(query, *args)
             return row
 
     async def fetchval(self, query: str, *args: Any) -> Any:
-        async with self._db._acquire(self._context) as conn:
+        async with self._db._pool.acquire() as conn:
+            if conn.tenant_context() != self._context:
+                await self._db._switch(conn, self._context)
             return await conn.fetchval(query, *args)
 
     async def execute(self, query: str, *args: Any) -> str:
-        async with self._db._acquire(self._context) as conn:
+        async with self._db._pool.acquire() as conn:
+            if conn.tenant_context() != self._context:
+                await self._db._switch(conn, self._context)
             status: str = await conn.execute(query, *args)
             return status
 
     async def executemany(self, command: str, args: Any) -> None:
-        async with self._db._acquire(self._context) as conn:
+        async with self._db._pool.acquire() as conn:
+            if conn.tenant_context() != self._context:
+                await self._db._switch(conn, self._context)
             await conn.executemany(command, args)
 
 
@@ -184,23 +196,28 @@ class Database:
 
     @asynccontextmanager
     async def _acquire(self, context: str | None) -> AsyncIterator[asyncpg.Connection]:
-        """A pooled connection whose session carries `context`.
+        async with self._pool.acquire() as conn:
+            if conn.tenant_context() != context:
+                await self._switch(conn, context)
+            yield conn
+
+    async def _switch(self, conn: asyncpg.Connection, context: str | None) -> None:
+        """Set the session of a pooled connection to `context`.
 
         The context is a session setting, sent only when the connection last served another
         one: a transaction-local `SET LOCAL` would need its own transaction, `BEGIN` and
         `COMMIT` around every single statement, three round trips instead of one
         (bench/README.md, "Row-level security").
         """
-        async with self._pool.acquire() as conn:
-            if context == _KEEP:
-                context = None if conn.tenant_context() == _SYSTEM else conn.tenant_context()
-            if conn.tenant_context() != context:
-                conn.remember_tenant_context("?")  # unknown until the statement succeeds
-                org_id = "" if context in (None, _SYSTEM) else context
-                bypass = "on" if context == _SYSTEM else "off"
-                await conn.fetchval(_SET_CONTEXT, org_id, bypass)
-                conn.remember_tenant_context(context)
-            yield conn
+        if context == _KEEP:
+            if conn.tenant_context() != _SYSTEM:
+                return
+            context = None
+        conn.remember_tenant_context("?")  # unknown until the statement succeeds
+        org_id = "" if context in (None, _SYSTEM) else context
+        bypass = "on" if context == _SYSTEM else "off"
+        await conn.fetchval(_SET_CONTEXT, org_id, bypass)
+        conn.remember_tenant_context(context)
 
     async def ping(self) -> bool:
         return await self.tableless().fetchval("SELECT 1") == 1
