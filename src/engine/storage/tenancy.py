@@ -111,26 +111,29 @@ async def ensure_tenancy(conn: asyncpg.Connection, role: str = APP_ROLE) -> list
     """Role, grants and row-level security as the module says; return the tables changed."""
     await ensure_app_role(conn, role)
     r = _ident(role)
-    await conn.execute(
-        f"""GRANT USAGE ON SCHEMA public TO {r};
-            GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {r};
-            GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {r};
-            ALTER DEFAULT PRIVILEGES IN SCHEMA public
-                GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {r};
-            ALTER DEFAULT PRIVILEGES IN SCHEMA public
-                GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO {r};
-            REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON schema_migrations FROM {r};"""
-    )
-    existing = {
-        rec["relname"]
-        for rec in await conn.fetch(
-            "SELECT relname FROM pg_class WHERE relnamespace = current_schema()::regnamespace "
-            "AND relname = ANY($1::text[]) AND relkind IN ('r', 'p')",
-            list(APPEND_ONLY_TABLES),
+    # One transaction: an append-only table is never writable in between, even for a
+    # moment, while another replica runs.
+    async with conn.transaction():
+        await conn.execute(
+            f"""GRANT USAGE ON SCHEMA public TO {r};
+                GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {r};
+                GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {r};
+                ALTER DEFAULT PRIVILEGES IN SCHEMA public
+                    GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {r};
+                ALTER DEFAULT PRIVILEGES IN SCHEMA public
+                    GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO {r};
+                REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON schema_migrations FROM {r};"""
         )
-    }
-    for table in sorted(existing):
-        await conn.execute(f"REVOKE UPDATE, DELETE, TRUNCATE ON {_ident(table)} FROM {r}")
+        existing = {
+            rec["relname"]
+            for rec in await conn.fetch(
+                "SELECT relname FROM pg_class WHERE relnamespace = current_schema()::regnamespace "
+                "AND relname = ANY($1::text[]) AND relkind IN ('r', 'p')",
+                list(APPEND_ONLY_TABLES),
+            )
+        }
+        for table in sorted(existing):
+            await conn.execute(f"REVOKE UPDATE, DELETE, TRUNCATE ON {_ident(table)} FROM {r}")
     changed: list[str] = []
     for table in await org_tables(conn):
         name = _ident(table["relname"])
