@@ -20,6 +20,7 @@ import asyncpg
 import pytest
 from fastapi import FastAPI
 
+from engine.storage.audit import purge_older_than
 from engine.storage.database import Database, create_pool
 from engine.storage.migrations import apply_migrations
 from engine.storage.tenancy import (
@@ -400,6 +401,19 @@ async def test_a_database_owner_without_superuser_rights(pg_admin_dsn: str) -> N
         owner_conn = await asyncpg.connect(dsn)
         try:  # row-level security is forced on the owner too, outside the named bypass
             assert await owner_conn.fetchval("SELECT count(*) FROM users") == 0
+            async with owner_conn.transaction():
+                await owner_conn.execute("SELECT set_config('app.bypass_tenant', 'on', true)")
+                for org_id in orgs:
+                    await owner_conn.execute(
+                        "INSERT INTO audit_log (org_id, at, action) "
+                        "VALUES ($1, now() - interval '40 days', 'test.old')",
+                        org_id,
+                    )
+            # `rugpt audit-purge` runs as this owner: a plain DELETE would reach no row
+            assert await owner_conn.execute(
+                "DELETE FROM audit_log WHERE at < now() - interval '30 days'"
+            ) == ("DELETE 0")
+            assert await purge_older_than(owner_conn, 30) == 2
         finally:
             await owner_conn.close()
         dump = await _pg_dump(dsn)
