@@ -60,6 +60,13 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--pool", type=int, default=10, help="DB_POOL_MAX, also the raw pool")
     parser.add_argument("--shared-chat", action="store_true", help="every client posts to one chat")
     parser.add_argument(
+        "--orgs",
+        type=int,
+        default=1,
+        help="organizations the clients belong to, round-robin (pooled connections then "
+        "switch tenant context; not with --shared-chat)",
+    )
+    parser.add_argument(
         "--httpx-transport",
         action="store_true",
         help="load clients use httpx's default transport instead of bench.common.LeanTransport",
@@ -82,17 +89,23 @@ async def measure(args: argparse.Namespace) -> list[Figure]:
         common.client_for(engine, 4) as client,
         common.clients_for(engine, args.clients, lean=not args.httpx_transport) as clients,
     ):
-        org = await common.create_org(client, members=args.clients)
+        if args.shared_chat and args.orgs > 1:
+            raise SystemExit("--shared-chat needs --orgs 1")
+        orgs = [
+            await common.create_org(client, members=-(-args.clients // args.orgs))
+            for _ in range(args.orgs)
+        ]
+        members = [orgs[i % args.orgs].members[i // args.orgs] for i in range(args.clients)]
+        org_ids = [UUID(orgs[i % args.orgs].id) for i in range(args.clients)]
         if args.shared_chat:
-            shared = await common.create_chat(client, org.members[0], *org.members[1:])
+            shared = await common.create_chat(client, members[0], *members[1:])
             chats = [shared] * args.clients
         else:
-            chats = [await common.create_chat(client, u) for u in org.members]
-        org_id = UUID(org.id)
-        rows = [(UUID(chats[i]), UUID(org.members[i].id)) for i in range(args.clients)]
+            chats = [await common.create_chat(client, u) for u in members]
+        rows = [(UUID(chats[i]), UUID(members[i].id)) for i in range(args.clients)]
 
         async def post(worker: int) -> None:
-            user = org.members[worker]
+            user = members[worker]
             response = await clients[worker].post(
                 f"{common.API}/chats/{chats[worker]}/messages",
                 headers=user.headers,
@@ -112,10 +125,10 @@ async def measure(args: argparse.Namespace) -> list[Figure]:
                 chat_id, author_id = rows[worker]
                 await pool.fetchval(
                     RAW_INSERT,
-                    org_id,
+                    org_ids[worker],
                     chat_id,
                     author_id,
-                    f"Сообщение от {org.members[worker].username}: отчёт готов",
+                    f"Сообщение от {members[worker].username}: отчёт готов",
                 )
 
             meter = common.CpuMeter(engine.pid, await common.postmaster_pid(dsn))
@@ -152,7 +165,7 @@ async def measure(args: argparse.Namespace) -> list[Figure]:
     ratio = eng.rate / raw.rate if raw.rate else 0.0
     chats_label = "one shared chat" if args.shared_chat else "a chat each"
     print(
-        f"clients={args.clients} ({chats_label}), pool={args.pool}, "
+        f"clients={args.clients} ({chats_label}), orgs={args.orgs}, pool={args.pool}, "
         f"per-round ratios={[round(x, 3) for x in ratios]}"
     )
     print(f"CPU per op, raw: {fmt_cpu(mean_cpu(raw_cpu))}")

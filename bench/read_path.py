@@ -44,6 +44,9 @@ class CapturedSQL:
         self.query = ""
         self.args: tuple[Any, ...] = ()
 
+    def tenant(self, org_id: UUID) -> CapturedSQL:
+        return self
+
     async def fetch(self, query: str, *args: Any) -> list[Any]:
         self.query, self.args = query, args
         return []

@@ -110,7 +110,7 @@ async def _migrate(settings: Settings) -> int:
         async with _database_dsn(settings) as dsn:
             conn = await asyncpg.connect(dsn, timeout=DB_CONNECT_TIMEOUT_SECONDS)
             try:
-                applied = await apply_migrations(conn)
+                applied = await apply_migrations(conn, app_role=settings.database_app_role)
             finally:
                 await conn.close()
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:

@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     db_pool_min: int = Field(2, ge=1)
     db_pool_max: int = Field(10, ge=1)
     db_command_timeout: float = 30.0
+    database_app_role: str = Field("rugpt_app", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
 
     jwt_secret: SecretStr | None = None
     jwt_issuer: str = "rugpt-engine"

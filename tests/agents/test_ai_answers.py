@@ -347,8 +347,7 @@ async def test_work_left_by_a_dead_process_is_resumed_or_failed(
     session_llm: ScriptedLLM,
     database_url: str,  # type: ignore[no-untyped-def]
 ) -> None:
-    import asyncpg
-
+    from engine.storage.database import Database, create_pool
     from engine.storage.messages import MessageStorage
 
     session_llm.reset()
@@ -364,9 +363,9 @@ async def test_work_left_by_a_dead_process_is_resumed_or_failed(
     # the process is gone with both answers `running`; their leases expire on their own.
     # A second process claims the second answer once its lease expires, and dies too.
     second_id = given_up["ai_message_ids"][0]
-    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
+    pool = await create_pool(database_url, min_size=1, max_size=1, command_timeout=10)
     try:
-        other_process = MessageStorage(pool)
+        other_process = MessageStorage(Database(pool))
         job = await wait_for(lambda: other_process.claim_ai_job(second_id, 0.01), timeout=5)
         assert job.attempts == 2
     finally:

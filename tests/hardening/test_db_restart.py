@@ -125,7 +125,7 @@ async def test_postgres_restart_while_posting(
                     await wait_for(engine.relay.connected.is_set, timeout=10)
                     health = await client.get("/api/v1/health")
                     assert health.status_code == 200, health.text
-                    sessions = await engine.db.pool.fetchval(
+                    sessions = await engine.db.shared().fetchval(
                         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
                         " AND backend_type = 'client backend'"
                     )

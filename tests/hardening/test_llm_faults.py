@@ -94,7 +94,7 @@ async def test_mixed_llm_faults_fail_only_their_answers(
             )
             assert human.json()["content"] == body["message"]["content"]
         engine = app.state.engine
-        unfinished = await engine.db.pool.fetchval(
+        unfinished = await engine.db.system("ai worker").fetchval(
             "SELECT count(*) FROM messages WHERE kind = 'ai' AND ai_status IN "
             "('pending', 'running') AND org_id = ANY($1::uuid[])",
             [o.id for o in orgs],

@@ -31,7 +31,7 @@ OUTAGE_SECONDS = 2.0
 
 
 async def _counts(stack: Any, org_id: str) -> dict[str, Any]:
-    row = await stack.engine.db.pool.fetchrow(
+    row = await stack.engine.db.system("notification dispatcher").fetchrow(
         """SELECT count(*) FILTER (WHERE status = 'sent') AS sent,
                   count(*) FILTER (WHERE status = 'failed') AS failed,
                   count(*) AS total, coalesce(min(attempts), 0) AS min_attempts,

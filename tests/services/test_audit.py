@@ -14,6 +14,7 @@ import pytest
 from fastapi import FastAPI
 
 from engine.services.engine import EngineService
+from engine.storage.tenancy import APP_ROLE
 from tests.support.api import USER_PASSWORD, Account, Api, Org, create_chat
 from tests.support.figures import record
 
@@ -190,7 +191,7 @@ async def test_cost_of_an_audit_row_on_a_write(app: FastAPI, org: Org) -> None:
     async def timed(with_audit: bool) -> float:
         started = time.perf_counter()
         for index in range(rounds):
-            async with engine.db.transaction() as conn:
+            async with engine.db.tenant(UUID(org.id)).transaction() as conn:
                 await conn.execute(
                     "UPDATE organizations SET updated_at = now() WHERE id = $1", UUID(org.id)
                 )
@@ -222,10 +223,18 @@ async def test_cost_of_an_audit_row_on_a_write(app: FastAPI, org: Org) -> None:
 async def test_the_engine_cannot_update_or_delete_audit_rows(app: FastAPI, org: Org) -> None:
     """Enforced by the runtime role's grants (SELECT, INSERT only on audit_log)."""
     engine: EngineService = app.state.engine
-    async with engine.db.pool.acquire() as conn:
-        if await conn.fetchval("SELECT has_table_privilege(current_user, 'audit_log', 'UPDATE')"):
-            pytest.skip("the engine's database role still has UPDATE on audit_log")
+    async with engine.db.tenant(UUID(org.id)).connection() as conn:
+        assert await conn.fetchval("SELECT current_user") == APP_ROLE
+        assert await conn.fetchval(
+            "SELECT has_table_privilege(current_user, 'audit_log', 'INSERT')"
+        )
+        assert not await conn.fetchval(
+            "SELECT has_table_privilege(current_user, 'audit_log', 'UPDATE')"
+        )
+        assert await conn.fetchval("SELECT count(*) FROM audit_log WHERE org_id = $1", org.id) > 0
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             await conn.execute("UPDATE audit_log SET action = 'x' WHERE org_id = $1", org.id)
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             await conn.execute("DELETE FROM audit_log WHERE org_id = $1", org.id)
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute("TRUNCATE audit_log")

@@ -52,14 +52,14 @@ async def test_events_of_one_burst_go_out_in_one_statement_in_order(make_setting
         await wait_for(lambda: engine_b.relay.connected.is_set(), timeout=5)
         chat_id = UUID(int=7)
         statements: list[str] = []
-        real_pool = engine_a.relay.pool
+        real_pool = engine_a.relay.notifier
 
         class CountingPool:
             async def execute(self, query: str, *args: object) -> str:
                 statements.append(query)
                 return await real_pool.execute(query, *args)
 
-        engine_a.relay.pool = CountingPool()
+        engine_a.relay.notifier = CountingPool()
         try:
             async with engine_b.bus.subscribe(chat_id) as queue:
                 for index in range(20):
@@ -67,7 +67,7 @@ async def test_events_of_one_burst_go_out_in_one_statement_in_order(make_setting
                 async with asyncio.timeout(5):
                     received = [(await queue.get()).data["n"] for _ in range(20)]
         finally:
-            engine_a.relay.pool = real_pool
+            engine_a.relay.notifier = real_pool
         assert received == list(range(20))
         assert len(statements) <= 2, statements
 

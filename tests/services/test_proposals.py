@@ -292,10 +292,14 @@ async def test_a_role_may_declare_calendar_writes_free_of_approval(
 ) -> None:
     client = ai_api.client
     alice, bob, _ = org.members
-    await _engine(ai_app).db.pool.execute(
-        'UPDATE roles SET config = config || \'{"write_approval": {"calendar": false}}\' '
-        "WHERE org_id = $1 AND code = 'accountant'",
-        UUID(org.id),
+    await (
+        _engine(ai_app)
+        .db.tenant(UUID(org.id))
+        .execute(
+            'UPDATE roles SET config = config || \'{"write_approval": {"calendar": false}}\' '
+            "WHERE org_id = $1 AND code = 'accountant'",
+            UUID(org.id),
+        )
     )
     chat = await create_chat(client, alice, bob)
     answer, proposals = await _ask(client, llm, alice, chat["id"], CREATE)
@@ -312,7 +316,7 @@ async def test_proactive_runs_only_propose(
     client = ai_api.client
     alice, bob, _ = org.members
     engine = _engine(ai_app)
-    await engine.db.pool.execute(
+    await engine.db.tenant(UUID(org.id)).execute(
         'UPDATE roles SET config = config || \'{"write_approval": {"calendar": false}}\' '
         "WHERE org_id = $1 AND code = 'accountant'",
         UUID(org.id),

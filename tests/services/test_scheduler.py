@@ -233,7 +233,7 @@ async def test_a_firing_is_recorded_once_per_occurrence(stack: Stack) -> None:
     event = await due_now(stack, org.members[0])
     await stack.engine.scheduler.tick()
     occurrence = _parse(event["next_occurrence_at"])
-    async with stack.engine.db.transaction() as conn:
+    async with stack.engine.db.tenant(UUID(org.id)).transaction() as conn:
         again = await stack.engine.storages.calendar_runs.insert_running(
             UUID(org.id),
             UUID(event["id"]),

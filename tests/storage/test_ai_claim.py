@@ -6,6 +6,7 @@ from typing import Any
 
 import asyncpg
 
+from engine.storage.database import Database, create_pool
 from engine.storage.messages import MessageStorage
 
 
@@ -38,11 +39,15 @@ async def test_claim_does_not_leave_synchronous_commit_off(
                 chat,
                 user,
             )
-        storage = MessageStorage(pool)
-        job = await storage.claim_ai_job(message_id, 30)
-        assert job is not None and job.attempts == 1 and job.role_code == "hr"
-        assert await storage.claim_ai_job(message_id, 30) is None, "claimed once only"
-        assert await pool.fetchval("SHOW synchronous_commit") == "on"
+        engine_pool = await create_pool(database_url, min_size=1, max_size=1, command_timeout=10)
+        try:
+            storage = MessageStorage(Database(engine_pool))
+            job = await storage.claim_ai_job(message_id, 30)
+            assert job is not None and job.attempts == 1 and job.role_code == "hr"
+            assert await storage.claim_ai_job(message_id, 30) is None, "claimed once only"
+            assert await engine_pool.fetchval("SHOW synchronous_commit") == "on"
+        finally:
+            await engine_pool.close()
         status = await pool.fetchval("SELECT ai_status FROM messages WHERE id = $1", message_id)
         assert status == "running"
     finally:

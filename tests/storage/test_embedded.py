@@ -14,7 +14,7 @@ async def test_embedded_database_from_empty_then_existing_folder(
     try:
         assert await engine.db.ping()
         assert await engine.storages.users.exists_system_admin()
-        first_count = await engine.db.pool.fetchval("SELECT count(*) FROM schema_migrations")
+        first_count = await engine.db.shared().fetchval("SELECT count(*) FROM schema_migrations")
     finally:
         await engine.close()
     assert (data_dir / "pg" / "PG_VERSION").exists()
@@ -22,9 +22,10 @@ async def test_embedded_database_from_empty_then_existing_folder(
     engine = await EngineService.start(settings)
     try:
         assert (
-            await engine.db.pool.fetchval("SELECT count(*) FROM schema_migrations") == first_count
+            await engine.db.shared().fetchval("SELECT count(*) FROM schema_migrations")
+            == first_count
         )
-        admins = await engine.db.pool.fetchval(
+        admins = await engine.db.system("bootstrap").fetchval(
             "SELECT count(*) FROM users WHERE role = 'system_admin'"
         )
         assert admins == 1, "the existing data folder keeps its data and is not re-seeded"

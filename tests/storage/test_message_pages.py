@@ -7,13 +7,18 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
+import pytest
 
 from engine.storage.messages import MessageStorage
+from engine.storage.tenancy import APP_ROLE
 
 
 class _Capture:
     def __init__(self) -> None:
         self.sent: list[tuple[str, tuple[Any, ...]]] = []
+
+    def tenant(self, org_id: UUID) -> _Capture:
+        return self
 
     async def fetch(self, query: str, *args: Any) -> list[Any]:
         self.sent.append((query, args))
@@ -26,14 +31,19 @@ async def _page_sql(before_id: int | None, org: UUID, chat: UUID) -> tuple[str, 
     return capture.sent[0]
 
 
+@pytest.mark.parametrize("row_level_security", [False, True], ids=["owner", "runtime-role"])
 async def test_generic_plan_bounds_the_index_scan_by_before_id(
     database_url: str,
     app: Any,  # started: the database is migrated
+    row_level_security: bool,
 ) -> None:
     conn = await asyncpg.connect(database_url)
     try:
         org, chat = await _chat_with_messages(conn, 300)
         newest = await conn.fetchval("SELECT max(id) FROM messages WHERE chat_id = $1", chat)
+        if row_level_security:  # as the engine runs it: policies apply
+            await conn.execute(f"SET ROLE {APP_ROLE}")
+            await conn.execute("SELECT set_config('app.org_id', $1, false)", str(org))
         await conn.execute("SET plan_cache_mode = force_generic_plan")
         await conn.execute("SET enable_seqscan = off")
         for before_id in (None, newest - 100):
@@ -48,6 +58,7 @@ async def test_generic_plan_bounds_the_index_scan_by_before_id(
             if before_id is not None:
                 assert "id < $3" in index_cond, plan
             assert "IS NULL" not in plan and "Rows Removed by Filter" not in plan, plan
+            assert "Seq Scan" not in plan and "rows=50 " in plan, plan
     finally:
         await conn.close()
 

@@ -21,7 +21,7 @@ async def test_expired_refresh_tokens_are_purged(api: Api, app: FastAPI) -> None
         expires_at=datetime.now(UTC) - timedelta(minutes=1),
     )
     assert await storage.purge_expired() >= 1
-    pool = app.state.engine.db.pool
+    pool = app.state.engine.db.system("refresh tokens")
     assert (
         await pool.fetchval(
             "SELECT count(*) FROM refresh_tokens WHERE token_hash = $1", expired_hash

@@ -36,8 +36,8 @@ class AuditTrail:
     ) -> None:
         """Append one row inside `conn`'s transaction (a failure rolls the change back).
 
-        `conn` may be the pool only for events that change nothing (a failed login, a
-        cleared prompt cache): then the row is its own statement.
+        `conn` may be the organization's scope only for events that change nothing (a
+        failed login, a cleared prompt cache): then the row is its own statement.
         """
         request_id = request_id_var.get()
         await self.storage.insert(
@@ -54,7 +54,7 @@ class AuditTrail:
 
     async def record_alone(self, **fields: Any) -> None:
         """An event with no change to join (a failed login, a cleared cache)."""
-        await self.record(self.storage.pool, **fields)
+        await self.record(self.storage.db.tenant(fields["org_id"]), **fields)
 
     async def page(self, actor: User, query: AuditQuery) -> list[AuditEntry]:
         """Org admins read their organization; the system administrator reads all (or one)."""

@@ -95,25 +95,25 @@ class Storages:
     audit: AuditStorage
 
     @classmethod
-    def build(cls, pool: asyncpg.Pool) -> Storages:
+    def build(cls, db: Database) -> Storages:
         return cls(
-            organizations=OrganizationStorage(pool),
-            users=UserStorage(pool),
-            refresh_tokens=RefreshTokenStorage(pool),
-            login_failures=LoginFailureStorage(pool),
-            roles=RoleStorage(pool),
-            chats=ChatStorage(pool),
-            messages=MessageStorage(pool),
-            documents=DocumentStorage(pool),
-            calendar_events=CalendarStorage(pool),
-            calendar_runs=CalendarRunStorage(pool),
-            channels=ChannelStorage(pool),
-            notifications=NotificationStorage(pool),
-            notification_log=NotificationLogStorage(pool),
-            telegram_links=TelegramLinkStorage(pool),
-            telegram_updates=TelegramUpdateStorage(pool),
-            proposals=ProposalStorage(pool),
-            audit=AuditStorage(pool),
+            organizations=OrganizationStorage(db),
+            users=UserStorage(db),
+            refresh_tokens=RefreshTokenStorage(db),
+            login_failures=LoginFailureStorage(db),
+            roles=RoleStorage(db),
+            chats=ChatStorage(db),
+            messages=MessageStorage(db),
+            documents=DocumentStorage(db),
+            calendar_events=CalendarStorage(db),
+            calendar_runs=CalendarRunStorage(db),
+            channels=ChannelStorage(db),
+            notifications=NotificationStorage(db),
+            notification_log=NotificationLogStorage(db),
+            telegram_links=TelegramLinkStorage(db),
+            telegram_updates=TelegramUpdateStorage(db),
+            proposals=ProposalStorage(db),
+            audit=AuditStorage(db),
         )
 
 
@@ -195,14 +195,20 @@ class EngineService:
                 settings = settings.model_copy(
                     update={"llm_base_url": local_llm.base_url, "llm_model": MODEL_ALIAS}
                 )
+            # Migrations and the tenancy set-up run as the DSN's user, the schema's owner;
+            # the pool then switches every connection to the runtime role.
+            owner = await asyncpg.connect(dsn, timeout=settings.db_command_timeout)
+            try:
+                await apply_migrations(owner, app_role=settings.database_app_role)
+            finally:
+                await owner.close()
             pool = await create_pool(
                 dsn,
                 min_size=settings.db_pool_min,
                 max_size=settings.db_pool_max,
                 command_timeout=settings.db_command_timeout,
+                role=settings.database_app_role,
             )
-            async with pool.acquire() as conn:
-                await apply_migrations(conn)
         except BaseException:
             if local_llm is not None:
                 await local_llm.stop()
@@ -214,7 +220,9 @@ class EngineService:
             await engine._bootstrap()
             await engine.ai_worker.start()
             if settings.events_relay_enabled:
-                relay = PgEventRelay(dsn, pool, engine.bus, engine.storages.messages)
+                relay = PgEventRelay(
+                    dsn, engine.db.tableless(), engine.bus, engine.storages.messages
+                )
                 relay.load_proposal = engine.proposals.event_data
                 await relay.start()
                 engine.relay = relay
@@ -235,7 +243,7 @@ class EngineService:
         local_llm: LocalLLMServer | None = None,
     ) -> EngineService:
         db = Database(pool)
-        storages = Storages.build(pool)
+        storages = Storages.build(db)
         http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0))
         hasher = PasswordHasher(settings.bcrypt_rounds)
         prompts = PromptCache(settings.prompt_dir)
@@ -252,7 +260,7 @@ class EngineService:
         executor = AgentExecutor(
             gate, prompts, storages.roles, tools, max_steps=settings.agent_max_steps
         )
-        clock = DatabaseClock(pool)
+        clock = DatabaseClock(db)
         calendar = CalendarService(
             db,
             storages.calendar_events,

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+import asyncpg
+
 from engine.models.audit import AuditEntry, AuditQuery
-from engine.storage.database import Executor
+from engine.storage.database import Database, Executor
 
 _COLUMNS = (
     "id, org_id, at, actor_id, action, target_type, target_id, details, request_id, client_ip"
@@ -14,8 +16,8 @@ _COLUMNS = (
 
 
 class AuditStorage:
-    def __init__(self, pool: Executor) -> None:
-        self.pool = pool
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     async def insert(
         self,
@@ -46,8 +48,10 @@ class AuditStorage:
         )
 
     async def page(self, query: AuditQuery) -> list[AuditEntry]:
-        """Newest first; the next page starts below the last id returned."""
-        rows = await self.pool.fetch(
+        """Newest first; the next page starts below the last id returned. Without an
+        organization it reads every organization's rows (the system administrator's view)."""
+        scope = self.db.tenant(query.org_id) if query.org_id else self.db.system("audit")
+        rows = await scope.fetch(
             f"""SELECT {_COLUMNS} FROM audit_log
                 WHERE ($1::uuid IS NULL OR org_id = $1)
                   AND ($2::text IS NULL OR action = $2)
@@ -69,10 +73,14 @@ class AuditStorage:
         return [AuditEntry.from_row(r) for r in rows]
 
 
-async def purge_older_than(conn: Executor, days: int) -> int:
-    """Delete rows older than `days` days (database clock). Only the table owner may
-    (`rugpt audit-purge`): the engine's runtime role has no DELETE on audit_log."""
-    status = await conn.execute(
-        "DELETE FROM audit_log WHERE at < now() - make_interval(days => $1)", days
-    )
+async def purge_older_than(conn: asyncpg.Connection, days: int) -> int:
+    """Delete rows older than `days` days (database clock), of every organization. Only the
+    table owner may (`rugpt audit-purge`, on a connection of its own): the engine's runtime
+    role has no DELETE on audit_log. Row-level security is forced on the owner too, so the
+    statement runs with the cross-organization setting, for its transaction only."""
+    async with conn.transaction():
+        await conn.execute("SELECT set_config('app.bypass_tenant', 'on', true)")
+        status: str = await conn.execute(
+            "DELETE FROM audit_log WHERE at < now() - make_interval(days => $1)", days
+        )
     return int(status.split()[-1])

@@ -7,7 +7,7 @@ from typing import Any
 from uuid import UUID
 
 from engine.models.calendar import CalendarEvent, EventRun, RunStatus
-from engine.storage.database import Executor
+from engine.storage.database import Database, Executor
 
 _COLUMNS = (
     "id, org_id, owner_id, title, description, starts_at, ends_at, kind, cron, timezone, "
@@ -51,15 +51,15 @@ def _checked(values: dict[str, Any]) -> dict[str, Any]:
 
 
 class CalendarStorage:
-    def __init__(self, pool: Executor) -> None:
-        self.pool = pool
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     async def create(
         self, org_id: UUID, owner_id: UUID, values: dict[str, Any], *, conn: Executor | None = None
     ) -> CalendarEvent:
         names = list(_checked(values))
         placeholders = ", ".join(f"${i}" for i in range(3, len(names) + 3))
-        row = await (conn or self.pool).fetchrow(
+        row = await (conn or self.db.tenant(org_id)).fetchrow(
             f"INSERT INTO calendar_events (org_id, owner_id, {', '.join(names)}) "
             f"VALUES ($1, $2, {placeholders}) RETURNING {_COLUMNS}",
             org_id,
@@ -77,7 +77,7 @@ class CalendarStorage:
         conn: Executor | None = None,
     ) -> CalendarEvent | None:
         lock = " FOR UPDATE" if for_update else ""
-        row = await (conn or self.pool).fetchrow(
+        row = await (conn or self.db.tenant(org_id)).fetchrow(
             f"SELECT {_COLUMNS} FROM calendar_events "
             f"WHERE org_id = $1 AND id = $2 AND NOT is_deleted{lock}",
             org_id,
@@ -97,7 +97,7 @@ class CalendarStorage:
         if not names:
             return await self.get(org_id, event_id, conn=conn)
         assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(names, start=3))
-        row = await (conn or self.pool).fetchrow(
+        row = await (conn or self.db.tenant(org_id)).fetchrow(
             f"UPDATE calendar_events SET {assignments}, updated_at = now() "
             f"WHERE org_id = $1 AND id = $2 AND NOT is_deleted RETURNING {_COLUMNS}",
             org_id,
@@ -109,7 +109,7 @@ class CalendarStorage:
     async def soft_delete(
         self, org_id: UUID, event_id: UUID, *, conn: Executor | None = None
     ) -> bool:
-        status = await (conn or self.pool).execute(
+        status = await (conn or self.db.tenant(org_id)).execute(
             "UPDATE calendar_events SET is_deleted = true, next_run_at = NULL, updated_at = now() "
             "WHERE org_id = $1 AND id = $2 AND NOT is_deleted",
             org_id,
@@ -121,7 +121,7 @@ class CalendarStorage:
         self, org_id: UUID, user_id: UUID, *, limit: int, offset: int
     ) -> list[CalendarEvent]:
         """Events the user owns or takes part in."""
-        rows = await self.pool.fetch(
+        rows = await self.db.tenant(org_id).fetch(
             f"""SELECT {_COLUMNS} FROM calendar_events
                 WHERE org_id = $1 AND NOT is_deleted AND (owner_id = $2 OR $2 = ANY(participants))
                 ORDER BY starts_at, id LIMIT $3 OFFSET $4""",
@@ -136,7 +136,7 @@ class CalendarStorage:
         self, org_id: UUID, user_id: UUID, start: datetime, end: datetime, *, limit: int
     ) -> list[CalendarEvent]:
         """Active events of the user that may have an occurrence overlapping [start, end)."""
-        rows = await self.pool.fetch(
+        rows = await self.db.tenant(org_id).fetch(
             f"""SELECT {_COLUMNS} FROM calendar_events
                 WHERE org_id = $1 AND NOT is_deleted AND is_active
                   AND (owner_id = $2 OR $2 = ANY(participants))
@@ -188,8 +188,8 @@ class CalendarStorage:
 
 
 class CalendarRunStorage:
-    def __init__(self, pool: Executor) -> None:
-        self.pool = pool
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     async def insert_running(
         self,
@@ -234,7 +234,7 @@ class CalendarRunStorage:
         self, now: datetime, *, lease_until: datetime, claimed_by: str, limit: int
     ) -> list[EventRun]:
         """Take over firings whose process died (lease expired); the attempt number fences."""
-        rows = await self.pool.fetch(
+        rows = await self.db.system("scheduler").fetch(
             f"""UPDATE calendar_event_runs SET attempt = attempt + 1, claimed_by = $3,
                        lease_until = $2
                 WHERE id IN (SELECT id FROM calendar_event_runs
@@ -258,7 +258,7 @@ class CalendarRunStorage:
         result: str | None,
         error: str | None,
     ) -> bool:
-        status = await self.pool.execute(
+        status = await self.db.tenant(org_id).execute(
             """UPDATE calendar_event_runs SET agent_status = $4, agent_result = $5, agent_error = $6
                WHERE org_id = $1 AND id = $2 AND attempt = $3 AND status = 'running'""",
             org_id,
@@ -282,7 +282,7 @@ class CalendarRunStorage:
         conn: Executor | None = None,
     ) -> bool:
         """Close a firing this process still holds; False when someone else took it over."""
-        result = await (conn or self.pool).execute(
+        result = await (conn or self.db.tenant(org_id)).execute(
             """UPDATE calendar_event_runs
                SET status = $4, notified = $5, error = $6, finished_at = now(), lease_until = NULL
                WHERE org_id = $1 AND id = $2 AND attempt = $3 AND status = 'running'""",
@@ -296,7 +296,7 @@ class CalendarRunStorage:
         return result.endswith(" 1")
 
     async def get(self, org_id: UUID, run_id: UUID) -> EventRun | None:
-        row = await self.pool.fetchrow(
+        row = await self.db.tenant(org_id).fetchrow(
             f"SELECT {_RUN_COLUMNS} FROM calendar_event_runs WHERE org_id = $1 AND id = $2",
             org_id,
             run_id,
@@ -306,7 +306,7 @@ class CalendarRunStorage:
     async def list_for_event(
         self, org_id: UUID, event_id: UUID, *, limit: int, offset: int
     ) -> list[EventRun]:
-        rows = await self.pool.fetch(
+        rows = await self.db.tenant(org_id).fetch(
             f"""SELECT {_RUN_COLUMNS} FROM calendar_event_runs
                 WHERE org_id = $1 AND event_id = $2
                 ORDER BY occurrence_at DESC LIMIT $3 OFFSET $4""",

@@ -3,7 +3,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from engine.models.chat import Chat, ChatKind, LastMessage
-from engine.storage.database import Executor
+from engine.storage.database import Database, Executor
 
 _CHAT = (
     "c.id, c.org_id, c.kind, c.title, c.created_by, c.is_archived, c.last_message_at, "
@@ -31,8 +31,8 @@ _LAST_MESSAGE = f"""LEFT JOIN LATERAL (
 
 
 class ChatStorage:
-    def __init__(self, pool: Executor) -> None:
-        self.pool = pool
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     async def create(
         self,
@@ -61,7 +61,7 @@ class ChatStorage:
     async def find_direct(
         self, org_id: UUID, user_a: UUID, user_b: UUID, *, conn: Executor | None = None
     ) -> UUID | None:
-        return await (conn or self.pool).fetchval(
+        return await (conn or self.db.tenant(org_id)).fetchval(
             """SELECT c.id FROM chats c
                WHERE c.org_id = $1 AND c.kind = 'direct' AND NOT c.is_deleted
                  AND EXISTS (SELECT 1 FROM chat_members m WHERE m.chat_id = c.id AND m.user_id = $2)
@@ -76,7 +76,7 @@ class ChatStorage:
         self, org_id: UUID, chat_id: UUID, user_id: UUID, *, conn: Executor | None = None
     ) -> Chat | None:
         """The chat if `user_id` is an active member of it; otherwise None."""
-        row = await (conn or self.pool).fetchrow(
+        row = await (conn or self.db.tenant(org_id)).fetchrow(
             f"""SELECT {_CHAT} FROM chats c
                 JOIN chat_members me ON me.chat_id = c.id AND me.user_id = $3 AND me.is_active
                 WHERE c.org_id = $1 AND c.id = $2 AND NOT c.is_deleted""",
@@ -88,7 +88,7 @@ class ChatStorage:
 
     async def view_for_member(self, org_id: UUID, chat_id: UUID, user_id: UUID) -> Chat | None:
         """As get_for_member, with the last message, read marker and unread count."""
-        row = await self.pool.fetchrow(
+        row = await self.db.tenant(org_id).fetchrow(
             f"""SELECT {_CHAT_VIEW} FROM chats c
                 JOIN chat_members me ON me.chat_id = c.id AND me.user_id = $3 AND me.is_active
                 {_LAST_MESSAGE}
@@ -100,7 +100,7 @@ class ChatStorage:
         return Chat.from_row(row) if row else None
 
     async def get(self, org_id: UUID, chat_id: UUID) -> Chat | None:
-        row = await self.pool.fetchrow(
+        row = await self.db.tenant(org_id).fetchrow(
             f"SELECT {_CHAT} FROM chats c WHERE c.org_id = $1 AND c.id = $2 AND NOT c.is_deleted",
             org_id,
             chat_id,
@@ -110,7 +110,7 @@ class ChatStorage:
     async def list_for_member(
         self, org_id: UUID, user_id: UUID, *, include_archived: bool, limit: int, offset: int
     ) -> list[Chat]:
-        rows = await self.pool.fetch(
+        rows = await self.db.tenant(org_id).fetch(
             f"""SELECT {_CHAT_VIEW} FROM chats c
                 JOIN chat_members me ON me.chat_id = c.id AND me.user_id = $2 AND me.is_active
                 {_LAST_MESSAGE}
@@ -126,7 +126,7 @@ class ChatStorage:
         return [Chat.from_row(r) for r in rows]
 
     async def rename(self, org_id: UUID, chat_id: UUID, title: str) -> None:
-        await self.pool.execute(
+        await self.db.tenant(org_id).execute(
             "UPDATE chats SET title = $3, updated_at = now() WHERE org_id = $1 AND id = $2",
             org_id,
             chat_id,
@@ -134,7 +134,7 @@ class ChatStorage:
         )
 
     async def set_archived(self, org_id: UUID, chat_id: UUID, archived: bool) -> None:
-        await self.pool.execute(
+        await self.db.tenant(org_id).execute(
             "UPDATE chats SET is_archived = $3, updated_at = now() WHERE org_id = $1 AND id = $2",
             org_id,
             chat_id,
@@ -144,7 +144,7 @@ class ChatStorage:
     async def add_member(
         self, org_id: UUID, chat_id: UUID, user_id: UUID, *, conn: Executor | None = None
     ) -> None:
-        await (conn or self.pool).execute(
+        await (conn or self.db.tenant(org_id)).execute(
             """INSERT INTO chat_members (org_id, chat_id, user_id) VALUES ($1, $2, $3)
                ON CONFLICT (chat_id, user_id) DO UPDATE SET is_active = true, joined_at = now()""",
             org_id,
@@ -155,7 +155,7 @@ class ChatStorage:
     async def remove_member(
         self, org_id: UUID, chat_id: UUID, user_id: UUID, *, conn: Executor | None = None
     ) -> bool:
-        status = await (conn or self.pool).execute(
+        status = await (conn or self.db.tenant(org_id)).execute(
             "UPDATE chat_members SET is_active = false "
             "WHERE org_id = $1 AND chat_id = $2 AND user_id = $3 AND is_active",
             org_id,
@@ -167,7 +167,7 @@ class ChatStorage:
     async def mark_read(self, org_id: UUID, chat_id: UUID, user_id: UUID, message_id: int) -> bool:
         """Move the member's read marker forward to `message_id` (never back); False when
         `message_id` is not a message of the chat."""
-        status = await self.pool.execute(
+        status = await self.db.tenant(org_id).execute(
             """UPDATE chat_members
                SET last_read_message_id = greatest(coalesce(last_read_message_id, 0), $4)
                WHERE org_id = $1 AND chat_id = $2 AND user_id = $3 AND is_active
@@ -180,11 +180,13 @@ class ChatStorage:
         )
         return status.endswith(" 1")
 
-    async def is_owner(self, chat_id: UUID, user_id: UUID) -> bool:
+    async def is_owner(self, org_id: UUID, chat_id: UUID, user_id: UUID) -> bool:
         return bool(
-            await self.pool.fetchval(
-                "SELECT is_owner FROM chat_members WHERE chat_id = $1 AND user_id = $2",
+            await self.db.tenant(org_id).fetchval(
+                "SELECT is_owner FROM chat_members "
+                "WHERE org_id = $3 AND chat_id = $1 AND user_id = $2",
                 chat_id,
                 user_id,
+                org_id,
             )
         )

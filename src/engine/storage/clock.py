@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from engine.storage.database import Executor
+from engine.storage.database import Database, Executor
 
 
 class DatabaseClock:
     """`now()` of the database, plus an offset that tests use to stand in for waiting."""
 
-    def __init__(self, pool: Executor) -> None:
-        self.pool = pool
+    def __init__(self, db: Database) -> None:
+        self.db = db
         self.offset = timedelta(0)
 
     async def now(self, conn: Executor | None = None) -> datetime:
-        value: datetime = await (conn or self.pool).fetchval("SELECT clock_timestamp()")
+        value: datetime = await (conn or self.db.tableless()).fetchval("SELECT clock_timestamp()")
         return value + self.offset
 
     def shift(self, delta: timedelta) -> None:

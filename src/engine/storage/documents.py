@@ -3,12 +3,12 @@ from __future__ import annotations
 from uuid import UUID
 
 from engine.models.document import Document, DocumentHit
-from engine.storage.database import Executor
+from engine.storage.database import Database, Executor
 
 
 class DocumentStorage:
-    def __init__(self, pool: Executor) -> None:
-        self.pool = pool
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     async def create(
         self,
@@ -28,6 +28,7 @@ class DocumentStorage:
             content,
             created_by,
         )
+        assert row is not None
         await conn.executemany(
             "INSERT INTO document_chunks (org_id, document_id, ordinal, content) "
             "VALUES ($1, $2, $3, $4)",
@@ -36,7 +37,7 @@ class DocumentStorage:
         return Document(**dict(row), chunks=len(chunks))
 
     async def list_page(self, org_id: UUID, *, limit: int, offset: int) -> list[Document]:
-        rows = await self.pool.fetch(
+        rows = await self.db.tenant(org_id).fetch(
             """SELECT d.id, d.org_id, d.title, d.created_by, d.created_at,
                       (SELECT count(*) FROM document_chunks c WHERE c.document_id = d.id) AS chunks
                FROM documents d WHERE d.org_id = $1 AND NOT d.is_deleted
@@ -48,7 +49,7 @@ class DocumentStorage:
         return [Document(**dict(r)) for r in rows]
 
     async def get(self, org_id: UUID, document_id: UUID) -> Document | None:
-        row = await self.pool.fetchrow(
+        row = await self.db.tenant(org_id).fetchrow(
             """SELECT d.id, d.org_id, d.title, d.created_by, d.created_at, d.content,
                       (SELECT count(*) FROM document_chunks c WHERE c.document_id = d.id) AS chunks
                FROM documents d WHERE d.org_id = $1 AND d.id = $2 AND NOT d.is_deleted""",
@@ -60,7 +61,7 @@ class DocumentStorage:
     async def soft_delete(
         self, org_id: UUID, document_id: UUID, *, conn: Executor | None = None
     ) -> bool:
-        status = await (conn or self.pool).execute(
+        status = await (conn or self.db.tenant(org_id)).execute(
             "UPDATE documents SET is_deleted = true, updated_at = now() "
             "WHERE org_id = $1 AND id = $2 AND NOT is_deleted",
             org_id,
@@ -69,7 +70,7 @@ class DocumentStorage:
         return status.endswith(" 1")
 
     async def search(self, org_id: UUID, query: str, limit: int) -> list[DocumentHit]:
-        rows = await self.pool.fetch(
+        rows = await self.db.tenant(org_id).fetch(
             """WITH q AS (SELECT websearch_to_tsquery('russian', $2)
                               || websearch_to_tsquery('simple', $2) AS query)
                SELECT c.document_id, d.title, c.ordinal,

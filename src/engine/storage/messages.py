@@ -4,7 +4,7 @@ from typing import Any
 from uuid import UUID
 
 from engine.models.chat import AIJob, Message
-from engine.storage.database import Executor
+from engine.storage.database import Database, Executor
 
 _COLUMNS = (
     "id, org_id, chat_id, author_id, role_code, kind, content, reply_to_id, ai_status, "
@@ -35,8 +35,8 @@ _TOUCH_CHAT = """touch AS (
 
 
 class MessageStorage:
-    def __init__(self, pool: Executor) -> None:
-        self.pool = pool
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     async def insert_by_member(
         self,
@@ -53,7 +53,7 @@ class MessageStorage:
 
         One round trip: membership check, insert and the chat's `last_message_at`.
         """
-        row = await (conn or self.pool).fetchrow(
+        row = await (conn or self.db.tenant(org_id)).fetchrow(
             f"{_MEMBER_INSERT}, {_TOUCH_CHAT} SELECT * FROM ins",
             org_id,
             chat_id,
@@ -76,7 +76,7 @@ class MessageStorage:
         an active role of the organization (in that order), in one statement and one
         transaction. None when the author may not post in the chat (as insert_by_member).
         """
-        rows = await self.pool.fetch(
+        rows = await self.db.tenant(org_id).fetch(
             f"""{_MEMBER_INSERT},
                 wanted AS (
                     SELECT w.code, w.ord FROM unnest($6::text[]) WITH ORDINALITY AS w(code, ord)
@@ -112,7 +112,7 @@ class MessageStorage:
         *,
         conn: Executor | None = None,
     ) -> Message:
-        row = await (conn or self.pool).fetchrow(
+        row = await (conn or self.db.tenant(org_id)).fetchrow(
             f"""INSERT INTO messages (org_id, chat_id, role_code, kind, reply_to_id, ai_status,
                                       ai_requested_by)
                 VALUES ($1, $2, $3, 'ai', $4, 'pending', $5) RETURNING {_COLUMNS}""",
@@ -133,7 +133,7 @@ class MessageStorage:
         *,
         conn: Executor | None = None,
     ) -> None:
-        await (conn or self.pool).executemany(
+        await (conn or self.db.tenant(org_id)).executemany(
             "INSERT INTO mentions (org_id, chat_id, message_id, user_id) VALUES ($1, $2, $3, $4) "
             "ON CONFLICT DO NOTHING",
             [(org_id, chat_id, message_id, uid) for uid in user_ids],
@@ -142,7 +142,7 @@ class MessageStorage:
     async def set_mention_notification(
         self, org_id: UUID, message_id: int, user_id: UUID, notification_id: UUID
     ) -> None:
-        await self.pool.execute(
+        await self.db.tenant(org_id).execute(
             "UPDATE mentions SET notification_id = $4 "
             "WHERE org_id = $1 AND message_id = $2 AND user_id = $3",
             org_id,
@@ -154,7 +154,7 @@ class MessageStorage:
     async def get(
         self, org_id: UUID, chat_id: UUID, message_id: int, *, conn: Executor | None = None
     ) -> Message | None:
-        row = await (conn or self.pool).fetchrow(
+        row = await (conn or self.db.tenant(org_id)).fetchrow(
             f"SELECT {_COLUMNS} FROM messages WHERE org_id = $1 AND chat_id = $2 AND id = $3 "
             "AND NOT is_deleted",
             org_id,
@@ -164,14 +164,14 @@ class MessageStorage:
         return Message.from_row(row) if row else None
 
     async def get_by_id(self, org_id: UUID, message_id: int) -> Message | None:
-        row = await self.pool.fetchrow(
+        row = await self.db.tenant(org_id).fetchrow(
             f"SELECT {_COLUMNS} FROM messages WHERE org_id = $1 AND id = $2", org_id, message_id
         )
         return Message.from_row(row) if row else None
 
     async def latest_id(self, org_id: UUID, chat_id: UUID) -> int:
         """The id of the chat's newest live message; 0 when it has none."""
-        latest = await self.pool.fetchval(
+        latest = await self.db.tenant(org_id).fetchval(
             "SELECT max(id) FROM messages WHERE org_id = $1 AND chat_id = $2 AND NOT is_deleted",
             org_id,
             chat_id,
@@ -189,7 +189,7 @@ class MessageStorage:
     ) -> list[Message]:
         """Newest first (optionally older than `before_id`), or oldest first after `after_id`."""
         if after_id is not None:
-            rows = await self.pool.fetch(
+            rows = await self.db.tenant(org_id).fetch(
                 f"""SELECT {_COLUMNS} FROM messages
                     WHERE org_id = $1 AND chat_id = $2 AND id > $3 AND NOT is_deleted
                     ORDER BY id LIMIT $4""",
@@ -202,7 +202,7 @@ class MessageStorage:
             # A separate statement, not `($3 IS NULL OR id < $3)`: as a prepared statement's
             # generic plan that condition cannot bound the index scan, and a page deep in a
             # long chat read every newer message of it (bench/README.md, benchmark 5).
-            rows = await self.pool.fetch(
+            rows = await self.db.tenant(org_id).fetch(
                 f"""SELECT {_COLUMNS} FROM messages
                     WHERE org_id = $1 AND chat_id = $2 AND id < $3 AND NOT is_deleted
                     ORDER BY id DESC LIMIT $4""",
@@ -212,7 +212,7 @@ class MessageStorage:
                 limit,
             )
         else:
-            rows = await self.pool.fetch(
+            rows = await self.db.tenant(org_id).fetch(
                 f"""SELECT {_COLUMNS} FROM messages
                     WHERE org_id = $1 AND chat_id = $2 AND NOT is_deleted
                     ORDER BY id DESC LIMIT $3""",
@@ -227,7 +227,7 @@ class MessageStorage:
     ) -> list[Message]:
         """Context for an AI answer: the last `limit` finished messages up to `up_to_id`, oldest
         first; pending and failed AI placeholders are left out."""
-        rows = await self.pool.fetch(
+        rows = await self.db.tenant(org_id).fetch(
             f"""SELECT * FROM (
                     SELECT {_COLUMNS} FROM messages
                     WHERE org_id = $1 AND chat_id = $2 AND id <= $3 AND NOT is_deleted
@@ -245,7 +245,7 @@ class MessageStorage:
     async def edit(
         self, org_id: UUID, chat_id: UUID, message_id: int, content: str
     ) -> Message | None:
-        row = await self.pool.fetchrow(
+        row = await self.db.tenant(org_id).fetchrow(
             f"""UPDATE messages SET content = $4, is_edited = true, updated_at = now()
                 WHERE org_id = $1 AND chat_id = $2 AND id = $3 AND NOT is_deleted
                 RETURNING {_COLUMNS}""",
@@ -257,7 +257,7 @@ class MessageStorage:
         return Message.from_row(row) if row else None
 
     async def soft_delete(self, org_id: UUID, chat_id: UUID, message_id: int) -> bool:
-        status = await self.pool.execute(
+        status = await self.db.tenant(org_id).execute(
             "UPDATE messages SET is_deleted = true, updated_at = now() "
             "WHERE org_id = $1 AND chat_id = $2 AND id = $3 AND NOT is_deleted",
             org_id,
@@ -276,7 +276,7 @@ class MessageStorage:
         by: UUID,
         conn: Executor | None = None,
     ) -> Message | None:
-        row = await (conn or self.pool).fetchrow(
+        row = await (conn or self.db.tenant(org_id)).fetchrow(
             f"""UPDATE messages SET ai_validated = $4,
                        validation = CASE WHEN $4 THEN 'validated' ELSE 'rejected' END,
                        validated_by = $5, validated_at = now(), updated_at = now()
@@ -299,7 +299,7 @@ class MessageStorage:
         # or past its lease, which recovery picks up again, and the answer it may have
         # produced meanwhile is refused by finish_ai_job's `ai_status = 'running'`. Saves a
         # disk flush on the way to every AI answer (bench/README.md, benchmark 2).
-        row = await self.pool.fetchrow(
+        row = await self.db.system("ai worker").fetchrow(
             """WITH no_flush_wait AS (SELECT set_config('synchronous_commit', 'off', true))
                UPDATE messages SET ai_status = 'running', ai_attempts = ai_attempts + 1,
                       ai_lease_until = now() + make_interval(secs => $2),
@@ -324,48 +324,53 @@ class MessageStorage:
             attempts=row["ai_attempts"],
         )
 
-    async def extend_ai_lease(self, message_id: int, lease_seconds: float) -> None:
-        await self.pool.execute(
+    async def extend_ai_lease(self, org_id: UUID, message_id: int, lease_seconds: float) -> None:
+        await self.db.tenant(org_id).execute(
             "UPDATE messages SET ai_lease_until = now() + make_interval(secs => $2) "
-            "WHERE id = $1 AND ai_status = 'running'",
+            "WHERE org_id = $3 AND id = $1 AND ai_status = 'running'",
             message_id,
             float(lease_seconds),
+            org_id,
         )
 
     async def finish_ai_job(
-        self, message_id: int, *, content: str, meta: dict[str, Any]
+        self, org_id: UUID, message_id: int, *, content: str, meta: dict[str, Any]
     ) -> Message | None:
-        row = await self.pool.fetchrow(
+        row = await self.db.tenant(org_id).fetchrow(
             f"""UPDATE messages SET ai_status = 'done', content = $2, meta = $3, ai_error = NULL,
                        ai_lease_until = NULL, ai_finished_at = now(), updated_at = now()
-                WHERE id = $1 AND ai_status = 'running' RETURNING {_COLUMNS}""",
+                WHERE org_id = $4 AND id = $1 AND ai_status = 'running' RETURNING {_COLUMNS}""",
             message_id,
             content,
             meta,
+            org_id,
         )
         return Message.from_row(row) if row else None
 
     async def fail_ai_job(
-        self, message_id: int, *, error: str, meta: dict[str, Any] | None = None
+        self, org_id: UUID, message_id: int, *, error: str, meta: dict[str, Any] | None = None
     ) -> Message | None:
-        row = await self.pool.fetchrow(
+        row = await self.db.tenant(org_id).fetchrow(
             f"""UPDATE messages SET ai_status = 'failed', ai_error = $2,
                        meta = coalesce($3, meta), ai_lease_until = NULL,
                        ai_finished_at = now(), updated_at = now()
-                WHERE id = $1 AND ai_status IN ('pending', 'running') RETURNING {_COLUMNS}""",
+                WHERE org_id = $4 AND id = $1 AND ai_status IN ('pending', 'running')
+                RETURNING {_COLUMNS}""",
             message_id,
             error,
             meta,
+            org_id,
         )
         return Message.from_row(row) if row else None
 
-    async def recoverable_ai_jobs(self, limit: int) -> list[tuple[int, int]]:
-        """(message id, attempts) of AI work nobody holds: pending, or running past its lease."""
-        rows = await self.pool.fetch(
-            """SELECT id, ai_attempts FROM messages
+    async def recoverable_ai_jobs(self, limit: int) -> list[tuple[UUID, int, int]]:
+        """(org id, message id, attempts) of AI work nobody holds: pending, or running past
+        its lease, in every organization."""
+        rows = await self.db.system("ai worker").fetch(
+            """SELECT org_id, id, ai_attempts FROM messages
                WHERE ai_status IN ('pending', 'running') AND NOT is_deleted
                  AND (ai_status = 'pending' OR ai_lease_until < now())
                ORDER BY id LIMIT $1""",
             limit,
         )
-        return [(r["id"], r["ai_attempts"]) for r in rows]
+        return [(r["org_id"], r["id"], r["ai_attempts"]) for r in rows]

@@ -10,6 +10,7 @@ from pathlib import Path
 import asyncpg
 
 from engine.config import PACKAGE_DIR
+from engine.storage.tenancy import APP_ROLE, ensure_tenancy
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +39,19 @@ def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     return [found[v] for v in sorted(found)]
 
 
-async def apply_migrations(conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR) -> list[int]:
-    """Apply what is missing; return the versions applied now (empty when up to date)."""
+async def apply_migrations(
+    conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR, *, app_role: str = APP_ROLE
+) -> list[int]:
+    """Apply what is missing, then `ensure_tenancy`; return the versions applied now (empty
+    when up to date).
+
+    The connection is the schema's owner. Row-level security is forced on the owner too,
+    so this session sees every organization's rows (`app.bypass_tenant`) for migrations
+    that move data.
+    """
     await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
     try:
+        await conn.execute("SELECT set_config('app.bypass_tenant', 'on', false)")
         await conn.execute(
             """CREATE TABLE IF NOT EXISTS schema_migrations (
                    version integer PRIMARY KEY,
@@ -62,9 +72,13 @@ async def apply_migrations(conn: asyncpg.Connection, directory: Path = MIGRATION
                 )
             log.info("applied migration %03d_%s", migration.version, migration.name)
             done.append(migration.version)
+        await ensure_tenancy(conn, app_role)
         return done
     finally:
-        await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
+        await conn.execute(
+            "SELECT pg_advisory_unlock($1), set_config('app.bypass_tenant', '', false)",
+            _LOCK_KEY,
+        )
 
 
 async def pending_migrations(

@@ -14,7 +14,7 @@ from engine.models.notification import (
     NotificationStatus,
     TelegramLink,
 )
-from engine.storage.database import Executor
+from engine.storage.database import Database, Executor
 
 _CHANNEL_COLUMNS = (
     "id, org_id, user_id, type, address, priority, enabled, verified, created_at, updated_at"
@@ -31,8 +31,8 @@ _LOG_COLUMNS = (
 
 
 class ChannelStorage:
-    def __init__(self, pool: Executor) -> None:
-        self.pool = pool
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     async def create(
         self,
@@ -46,7 +46,7 @@ class ChannelStorage:
         verified: bool = False,
         conn: Executor | None = None,
     ) -> Channel:
-        row = await (conn or self.pool).fetchrow(
+        row = await (conn or self.db.tenant(org_id)).fetchrow(
             f"""INSERT INTO notification_channels
                     (org_id, user_id, type, address, priority, enabled, verified)
                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {_CHANNEL_COLUMNS}""",
@@ -61,7 +61,7 @@ class ChannelStorage:
         return Channel.from_row(row)
 
     async def get(self, org_id: UUID, channel_id: UUID) -> Channel | None:
-        row = await self.pool.fetchrow(
+        row = await self.db.tenant(org_id).fetchrow(
             f"SELECT {_CHANNEL_COLUMNS} FROM notification_channels "
             "WHERE org_id = $1 AND id = $2 AND NOT is_deleted",
             org_id,
@@ -70,7 +70,7 @@ class ChannelStorage:
         return Channel.from_row(row) if row else None
 
     async def list_for_user(self, org_id: UUID, user_id: UUID) -> list[Channel]:
-        rows = await self.pool.fetch(
+        rows = await self.db.tenant(org_id).fetch(
             f"""SELECT {_CHANNEL_COLUMNS} FROM notification_channels
                 WHERE org_id = $1 AND user_id = $2 AND NOT is_deleted
                 ORDER BY priority DESC, created_at, id""",
@@ -81,7 +81,7 @@ class ChannelStorage:
 
     async def deliverable(self, org_id: UUID, user_id: UUID) -> list[Channel]:
         """Channels to try, highest priority first; a Telegram chat only once linked."""
-        rows = await self.pool.fetch(
+        rows = await self.db.tenant(org_id).fetch(
             f"""SELECT {_CHANNEL_COLUMNS} FROM notification_channels
                 WHERE org_id = $1 AND user_id = $2 AND NOT is_deleted AND enabled
                   AND (type <> 'telegram' OR verified)
@@ -105,7 +105,7 @@ class ChannelStorage:
         if not changes:
             return await self.get(org_id, channel_id)
         assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(changes, start=3))
-        row = await (conn or self.pool).fetchrow(
+        row = await (conn or self.db.tenant(org_id)).fetchrow(
             f"UPDATE notification_channels SET {assignments}, updated_at = now() "
             f"WHERE org_id = $1 AND id = $2 AND NOT is_deleted RETURNING {_CHANNEL_COLUMNS}",
             org_id,
@@ -117,7 +117,7 @@ class ChannelStorage:
     async def soft_delete(
         self, org_id: UUID, channel_id: UUID, *, conn: Executor | None = None
     ) -> bool:
-        status = await (conn or self.pool).execute(
+        status = await (conn or self.db.tenant(org_id)).execute(
             "UPDATE notification_channels SET is_deleted = true, updated_at = now() "
             "WHERE org_id = $1 AND id = $2 AND NOT is_deleted",
             org_id,
@@ -166,7 +166,7 @@ class ChannelStorage:
         self, chat_id: str, *, conn: Executor | None = None
     ) -> list[TelegramLink]:
         """The channels removed (every organization's: a Telegram chat is global)."""
-        rows = await (conn or self.pool).fetch(
+        rows = await (conn or self.db.system("telegram")).fetch(
             "UPDATE notification_channels SET is_deleted = true, updated_at = now() "
             "WHERE type = 'telegram' AND address = $1 AND NOT is_deleted "
             "RETURNING org_id, user_id, id",
@@ -175,7 +175,7 @@ class ChannelStorage:
         return [TelegramLink(r["org_id"], r["user_id"], r["id"]) for r in rows]
 
     async def telegram_owner(self, chat_id: str) -> TelegramLink | None:
-        row = await self.pool.fetchrow(
+        row = await self.db.system("telegram").fetchrow(
             """SELECT c.org_id, c.user_id, c.id FROM notification_channels c
                JOIN users u ON u.id = c.user_id
                WHERE c.type = 'telegram' AND c.address = $1 AND c.verified
@@ -189,8 +189,8 @@ class ChannelStorage:
 class NotificationStorage:
     """The outbox: stored first, delivered by whichever process claims it."""
 
-    def __init__(self, pool: Executor) -> None:
-        self.pool = pool
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     async def enqueue(
         self,
@@ -203,7 +203,7 @@ class NotificationStorage:
         source: str,
         conn: Executor | None = None,
     ) -> UUID:
-        notification_id: UUID = await (conn or self.pool).fetchval(
+        notification_id: UUID = await (conn or self.db.tenant(org_id)).fetchval(
             """INSERT INTO notifications (org_id, user_id, subject, body, all_channels, source)
                VALUES ($1, $2, $3, $4, $5, $6) RETURNING id""",
             org_id,
@@ -219,7 +219,7 @@ class NotificationStorage:
         self, now: datetime, *, lease_until: datetime, limit: int
     ) -> list[Notification]:
         """Take due notifications (and ones whose sender died) of every organization."""
-        rows = await self.pool.fetch(
+        rows = await self.db.system("notification dispatcher").fetch(
             f"""UPDATE notifications SET status = 'sending', attempts = attempts + 1,
                        lease_until = $2
                 WHERE id IN (
@@ -236,39 +236,48 @@ class NotificationStorage:
 
     async def finish(
         self,
+        org_id: UUID,
         notification_id: UUID,
         attempts: int,
         *,
         status: NotificationStatus,
         last_error: str | None,
     ) -> bool:
-        result = await self.pool.execute(
+        result = await self.db.tenant(org_id).execute(
             """UPDATE notifications SET status = $3, last_error = $4, lease_until = NULL,
                       finished_at = now()
-               WHERE id = $1 AND attempts = $2 AND status = 'sending'""",
+               WHERE org_id = $5 AND id = $1 AND attempts = $2 AND status = 'sending'""",
             notification_id,
             attempts,
             status.value,
             last_error,
+            org_id,
         )
         return result.endswith(" 1")
 
     async def retry_later(
-        self, notification_id: UUID, attempts: int, *, at: datetime, last_error: str | None
+        self,
+        org_id: UUID,
+        notification_id: UUID,
+        attempts: int,
+        *,
+        at: datetime,
+        last_error: str | None,
     ) -> bool:
-        result = await self.pool.execute(
+        result = await self.db.tenant(org_id).execute(
             """UPDATE notifications SET status = 'pending', next_attempt_at = $3,
                       last_error = $4, lease_until = NULL
-               WHERE id = $1 AND attempts = $2 AND status = 'sending'""",
+               WHERE org_id = $5 AND id = $1 AND attempts = $2 AND status = 'sending'""",
             notification_id,
             attempts,
             at,
             last_error,
+            org_id,
         )
         return result.endswith(" 1")
 
     async def get(self, org_id: UUID, notification_id: UUID) -> Notification | None:
-        row = await self.pool.fetchrow(
+        row = await self.db.tenant(org_id).fetchrow(
             f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications WHERE org_id = $1 AND id = $2",
             org_id,
             notification_id,
@@ -278,7 +287,7 @@ class NotificationStorage:
     async def list_for_user(
         self, org_id: UUID, user_id: UUID, *, limit: int, offset: int
     ) -> list[Notification]:
-        rows = await self.pool.fetch(
+        rows = await self.db.tenant(org_id).fetch(
             f"""SELECT {_NOTIFICATION_COLUMNS} FROM notifications
                 WHERE org_id = $1 AND user_id = $2
                 ORDER BY created_at DESC, id LIMIT $3 OFFSET $4""",
@@ -291,8 +300,8 @@ class NotificationStorage:
 
 
 class NotificationLogStorage:
-    def __init__(self, pool: Executor) -> None:
-        self.pool = pool
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     async def start(
         self,
@@ -304,7 +313,7 @@ class NotificationLogStorage:
         notification_id: UUID | None,
         source: str,
     ) -> int:
-        log_id: int = await self.pool.fetchval(
+        log_id: int = await self.db.tenant(org_id).fetchval(
             """INSERT INTO notification_log (org_id, user_id, notification_id, channel_id,
                                              channel_type, address, status, attempt, source)
                VALUES ($1, $2, $3, $4, $5, $6, 'sending', $7, $8) RETURNING id""",
@@ -319,28 +328,34 @@ class NotificationLogStorage:
         )
         return log_id
 
-    async def finish(self, log_id: int, status: AttemptStatus, error: str | None) -> None:
-        await self.pool.execute(
+    async def finish(
+        self, org_id: UUID, log_id: int, status: AttemptStatus, error: str | None
+    ) -> None:
+        await self.db.tenant(org_id).execute(
             "UPDATE notification_log SET status = $2, error = $3, finished_at = now() "
-            "WHERE id = $1",
+            "WHERE org_id = $4 AND id = $1",
             log_id,
             status.value,
             error,
+            org_id,
         )
 
-    async def settled_channels(self, notification_id: UUID) -> dict[UUID, AttemptStatus]:
+    async def settled_channels(
+        self, org_id: UUID, notification_id: UUID
+    ) -> dict[UUID, AttemptStatus]:
         """Channels this notification is done with: delivered, or failed for good."""
-        rows = await self.pool.fetch(
+        rows = await self.db.tenant(org_id).fetch(
             """SELECT DISTINCT ON (channel_id) channel_id, status FROM notification_log
-               WHERE notification_id = $1 AND channel_id IS NOT NULL
+               WHERE org_id = $2 AND notification_id = $1 AND channel_id IS NOT NULL
                  AND status IN ('sent', 'permanent_error')
                ORDER BY channel_id, (status = 'sent') DESC""",
             notification_id,
+            org_id,
         )
         return {r["channel_id"]: AttemptStatus(r["status"]) for r in rows}
 
     async def get(self, org_id: UUID, log_id: int) -> DeliveryAttempt | None:
-        row = await self.pool.fetchrow(
+        row = await self.db.tenant(org_id).fetchrow(
             f"SELECT {_LOG_COLUMNS} FROM notification_log WHERE org_id = $1 AND id = $2",
             org_id,
             log_id,
@@ -356,7 +371,7 @@ class NotificationLogStorage:
         limit: int,
         offset: int,
     ) -> list[DeliveryAttempt]:
-        rows = await self.pool.fetch(
+        rows = await self.db.tenant(org_id).fetch(
             f"""SELECT {_LOG_COLUMNS} FROM notification_log
                 WHERE org_id = $1 AND ($2::uuid IS NULL OR user_id = $2)
                   AND ($3::uuid IS NULL OR notification_id = $3)

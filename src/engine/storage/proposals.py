@@ -6,7 +6,7 @@ from typing import Any
 from uuid import UUID
 
 from engine.models.proposal import PlannedWrite, Proposal, ProposalStatus
-from engine.storage.database import Executor
+from engine.storage.database import Database, Executor
 
 _COLUMNS = (
     "id, org_id, chat_id, message_id, calendar_run_id, requested_by, role_code, tool, action, "
@@ -16,8 +16,8 @@ _COLUMNS = (
 
 
 class ProposalStorage:
-    def __init__(self, pool: Executor) -> None:
-        self.pool = pool
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     async def insert(
         self,
@@ -30,7 +30,7 @@ class ProposalStorage:
         message_id: int | None,
         calendar_run_id: UUID | None,
     ) -> Proposal:
-        row = await self.pool.fetchrow(
+        row = await self.db.tenant(org_id).fetchrow(
             f"""INSERT INTO proposals (org_id, chat_id, message_id, calendar_run_id, requested_by,
                                        role_code, tool, action, target_type, target_id,
                                        target_version, payload, summary)
@@ -61,7 +61,7 @@ class ProposalStorage:
         conn: Executor | None = None,
     ) -> Proposal | None:
         lock = " FOR UPDATE" if for_update else ""
-        row = await (conn or self.pool).fetchrow(
+        row = await (conn or self.db.tenant(org_id)).fetchrow(
             f"SELECT {_COLUMNS} FROM proposals WHERE org_id = $1 AND id = $2{lock}",
             org_id,
             proposal_id,
@@ -69,7 +69,7 @@ class ProposalStorage:
         return Proposal.from_row(row) if row else None
 
     async def list_for_message(self, org_id: UUID, message_id: int) -> list[Proposal]:
-        rows = await self.pool.fetch(
+        rows = await self.db.tenant(org_id).fetch(
             f"SELECT {_COLUMNS} FROM proposals WHERE org_id = $1 AND message_id = $2 "
             "ORDER BY created_at, id",
             org_id,
@@ -81,7 +81,7 @@ class ProposalStorage:
         self, org_id: UUID, requested_by: UUID, *, status: ProposalStatus | None, limit: int
     ) -> list[Proposal]:
         """Proposals of proactive runs made for `requested_by`, newest first."""
-        rows = await self.pool.fetch(
+        rows = await self.db.tenant(org_id).fetch(
             f"""SELECT {_COLUMNS} FROM proposals
                 WHERE org_id = $1 AND requested_by = $2 AND chat_id IS NULL
                   AND ($3::text IS NULL OR status = $3)

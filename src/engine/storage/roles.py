@@ -3,18 +3,18 @@ from __future__ import annotations
 from uuid import UUID
 
 from engine.models.role import Role
-from engine.storage.database import Executor
+from engine.storage.database import Database, Executor
 
 _COLUMNS = "id, org_id, code, name, description, agent_type, tools, prompt_file, config, is_active"
 
 
 class RoleStorage:
-    def __init__(self, pool: Executor) -> None:
-        self.pool = pool
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     async def seed_from_templates(self, org_id: UUID, *, conn: Executor | None = None) -> None:
         """Copy the predefined catalog into an organization (idempotent)."""
-        await (conn or self.pool).execute(
+        await (conn or self.db.tenant(org_id)).execute(
             """INSERT INTO roles (org_id, code, name, description, agent_type, tools,
                                   prompt_file, config)
                SELECT $1, code, name, description, agent_type, tools, prompt_file, config
@@ -24,13 +24,13 @@ class RoleStorage:
         )
 
     async def list_active(self, org_id: UUID) -> list[Role]:
-        rows = await self.pool.fetch(
+        rows = await self.db.tenant(org_id).fetch(
             f"SELECT {_COLUMNS} FROM roles WHERE org_id = $1 AND is_active ORDER BY code", org_id
         )
         return [Role.from_row(r) for r in rows]
 
     async def get(self, org_id: UUID, code: str) -> Role | None:
-        row = await self.pool.fetchrow(
+        row = await self.db.tenant(org_id).fetchrow(
             f"SELECT {_COLUMNS} FROM roles WHERE org_id = $1 AND code = $2 AND is_active",
             org_id,
             code,
@@ -40,7 +40,7 @@ class RoleStorage:
     async def get_many(self, org_id: UUID, codes: list[str]) -> list[Role]:
         if not codes:
             return []
-        rows = await self.pool.fetch(
+        rows = await self.db.tenant(org_id).fetch(
             f"SELECT {_COLUMNS} FROM roles WHERE org_id = $1 AND code = ANY($2::text[]) "
             "AND is_active",
             org_id,

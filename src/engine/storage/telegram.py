@@ -5,17 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from engine.storage.database import Executor
+from engine.storage.database import Database, Executor
 
 
 class TelegramLinkStorage:
-    def __init__(self, pool: Executor) -> None:
-        self.pool = pool
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     async def create(
         self, org_id: UUID, user_id: UUID, token_hash: str, *, expires_at: datetime
     ) -> None:
-        await self.pool.execute(
+        await self.db.tenant(org_id).execute(
             "INSERT INTO telegram_link_tokens (token_hash, org_id, user_id, expires_at) "
             "VALUES ($1, $2, $3, $4)",
             token_hash,
@@ -40,12 +40,12 @@ class TelegramLinkStorage:
 
 
 class TelegramUpdateStorage:
-    def __init__(self, pool: Executor) -> None:
-        self.pool = pool
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     async def claim(self, update_id: int) -> bool:
         """True for the first process to see this update, False for every repeat."""
-        claimed = await self.pool.fetchval(
+        claimed = await self.db.shared().fetchval(
             "INSERT INTO telegram_updates (update_id) VALUES ($1) "
             "ON CONFLICT (update_id) DO NOTHING RETURNING true",
             update_id,
@@ -53,7 +53,7 @@ class TelegramUpdateStorage:
         return bool(claimed)
 
     async def forget_before(self, moment: datetime) -> int:
-        status = await self.pool.execute(
+        status = await self.db.shared().execute(
             "DELETE FROM telegram_updates WHERE received_at < $1", moment
         )
         return int(status.split()[-1])

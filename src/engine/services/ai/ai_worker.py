@@ -12,6 +12,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
+from uuid import UUID
 
 from engine.agents.context import AgentResult
 from engine.config import Settings
@@ -69,11 +70,12 @@ class AIWorker:
     async def recover(self) -> int:
         """Pick up work nobody holds; give up on work that failed too often. Returns count."""
         picked = 0
-        for message_id, attempts in await self.messages.recoverable_ai_jobs(limit=500):
+        for org_id, message_id, attempts in await self.messages.recoverable_ai_jobs(limit=500):
             if message_id in self._owned:
                 continue
             if attempts >= self.settings.ai_max_attempts:
                 failed = await self.messages.fail_ai_job(
+                    org_id,
                     message_id,
                     error=f"interrupted {attempts} times (engine restarts); not retried again",
                 )
@@ -115,7 +117,7 @@ class AIWorker:
             job.chat_id,
             ChatEvent(EventType.MESSAGE_STATUS, {"id": job.message_id, "ai_status": "running"}),
         )
-        heartbeat = asyncio.create_task(self._heartbeat(job.message_id))
+        heartbeat = asyncio.create_task(self._heartbeat(job.org_id, job.message_id))
 
         def on_token(delta: str) -> None:
             self.bus.publish(
@@ -141,7 +143,7 @@ class AIWorker:
                 await heartbeat
         text = result.text or "(пустой ответ модели)"
         done = await self.messages.finish_ai_job(
-            job.message_id, content=text, meta=result.to_meta()
+            job.org_id, job.message_id, content=text, meta=result.to_meta()
         )
         if done is not None:
             self.bus.publish(job.chat_id, ChatEvent(EventType.MESSAGE_UPDATED, message=done))
@@ -149,16 +151,20 @@ class AIWorker:
     async def _fail(self, job: AIJob, reason: str, meta: dict[str, Any] | None = None) -> None:
         detail = f" ({meta})" if meta else ""
         log.warning("AI job %s failed: %s%s", job.message_id, reason, detail)
-        failed = await self.messages.fail_ai_job(job.message_id, error=reason[:1000], meta=meta)
+        failed = await self.messages.fail_ai_job(
+            job.org_id, job.message_id, error=reason[:1000], meta=meta
+        )
         if failed is not None:
             self.bus.publish(job.chat_id, ChatEvent(EventType.MESSAGE_UPDATED, message=failed))
 
-    async def _heartbeat(self, message_id: int) -> None:
+    async def _heartbeat(self, org_id: UUID, message_id: int) -> None:
         interval = self.settings.ai_lease_seconds / 3
         while True:
             await asyncio.sleep(interval)
             try:
-                await self.messages.extend_ai_lease(message_id, self.settings.ai_lease_seconds)
+                await self.messages.extend_ai_lease(
+                    org_id, message_id, self.settings.ai_lease_seconds
+                )
             except Exception:
                 log.warning("could not extend lease of AI job %s", message_id)
 

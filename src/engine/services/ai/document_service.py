@@ -51,7 +51,7 @@ class DocumentService:
     async def upload(self, actor: User, org_id: UUID, title: str, content: str) -> Document:
         self._same_org(actor, org_id)
         require_org_admin(actor)
-        async with self.db.transaction() as conn:
+        async with self.db.tenant(actor.org_id).transaction() as conn:
             document = await self.documents.create(
                 actor.org_id, title, content, actor.id, chunk_text(content), conn=conn
             )
@@ -82,7 +82,7 @@ class DocumentService:
     async def delete(self, actor: User, org_id: UUID, document_id: UUID) -> None:
         document = await self.get(actor, org_id, document_id)
         require_org_admin(actor)
-        async with self.db.transaction() as conn:
+        async with self.db.tenant(actor.org_id).transaction() as conn:
             await self.documents.soft_delete(actor.org_id, document_id, conn=conn)
             await self.audit.record(
                 conn,

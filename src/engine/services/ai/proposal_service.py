@@ -134,7 +134,7 @@ class ProposalService:
     async def approve(self, actor: User, proposal_id: UUID, *, chat_id: UUID | None) -> Proposal:
         await self._decidable(actor, proposal_id, chat_id)
         refusal: EngineError | None = None
-        async with self.db.transaction() as conn:
+        async with self.db.tenant(actor.org_id).transaction() as conn:
             proposal = await self.proposals.get(
                 actor.org_id, proposal_id, for_update=True, conn=conn
             )
@@ -170,7 +170,7 @@ class ProposalService:
 
     async def reject(self, actor: User, proposal_id: UUID, *, chat_id: UUID | None) -> Proposal:
         await self._decidable(actor, proposal_id, chat_id)
-        async with self.db.transaction() as conn:
+        async with self.db.tenant(actor.org_id).transaction() as conn:
             proposal = await self.proposals.get(
                 actor.org_id, proposal_id, for_update=True, conn=conn
             )

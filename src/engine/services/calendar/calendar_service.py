@@ -171,7 +171,7 @@ class CalendarService:
         now = await self.clock.now(conn)
         occurrence, run_at = next_firing(schedule, values["remind_before_minutes"], now)
         values.update(next_occurrence_at=occurrence, next_run_at=run_at)
-        async with self.db.transaction(conn) as tx:
+        async with self.db.tenant(actor.org_id).transaction(conn) as tx:
             event = await self.events.create(actor.org_id, actor.id, values, conn=tx)
             await self.audit.record(
                 tx,
@@ -199,7 +199,7 @@ class CalendarService:
         nulls = sorted(name for name in _NOT_NULL & set(changes) if changes[name] is None)
         if nulls:
             raise Unprocessable(f"cannot be null: {', '.join(nulls)}")
-        async with self.db.transaction(conn) as conn:
+        async with self.db.tenant(actor.org_id).transaction(conn) as conn:
             event = await self._visible(actor, event_id, for_update=True, conn=conn)
             self._require_editor(actor, event)
             current = _as_new_event(event)
@@ -236,7 +236,7 @@ class CalendarService:
     async def delete_event(
         self, actor: User, event_id: UUID, *, conn: Executor | None = None
     ) -> None:
-        async with self.db.transaction(conn) as tx:
+        async with self.db.tenant(actor.org_id).transaction(conn) as tx:
             event = await self._visible(actor, event_id, for_update=True, conn=tx)
             self._require_editor(actor, event)
             if not await self.events.soft_delete(actor.org_id, event_id, conn=tx):

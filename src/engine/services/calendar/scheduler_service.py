@@ -217,7 +217,7 @@ class SchedulerService:
         settings = self.settings
         grace = timedelta(seconds=settings.scheduler_missed_grace_seconds)
         claimed: list[EventRun] = []
-        async with self.db.transaction() as conn:
+        async with self.db.system("scheduler").transaction() as conn:
             now = await self.clock.now(conn)
             due_events = await self.events.lock_due(
                 now, limit=settings.scheduler_batch_size, conn=conn
@@ -324,7 +324,7 @@ class SchedulerService:
                 log.warning("firing %s was taken over while its agent ran", run.id)
                 return
         subject, body = render_notification(event, run.occurrence_at, outcome)
-        async with self.db.transaction() as conn:
+        async with self.db.tenant(run.org_id).transaction() as conn:
             done = await self.runs.finish(
                 run.org_id,
                 run.id,

@@ -53,7 +53,7 @@ class ChatService:
             existing = await self.chats.find_direct(actor.org_id, actor.id, others[0])
             if existing is not None:
                 return await self.get(actor, existing), False
-        async with self.db.transaction() as conn:
+        async with self.db.tenant(actor.org_id).transaction() as conn:
             chat_id = await self.chats.create(
                 actor.org_id,
                 kind=kind,
@@ -102,7 +102,7 @@ class ChatService:
     async def _require_manager(self, actor: User, chat: Chat) -> None:
         if actor.is_org_admin or chat.created_by == actor.id:
             return
-        if not await self.chats.is_owner(chat.id, actor.id):
+        if not await self.chats.is_owner(chat.org_id, chat.id, actor.id):
             raise Forbidden("only the chat's owner or an administrator may do this")
 
     async def rename(self, actor: User, chat_id: UUID, title: str) -> Chat:
@@ -126,7 +126,7 @@ class ChatService:
         await self._require_users(actor, [user_id])
         if len(chat.member_ids) >= MAX_MEMBERS:
             raise Unprocessable(f"a chat has at most {MAX_MEMBERS} members")
-        async with self.db.transaction() as conn:
+        async with self.db.tenant(actor.org_id).transaction() as conn:
             await self.chats.add_member(actor.org_id, chat_id, user_id, conn=conn)
             await self._audit_member(conn, actor, chat_id, "chat.member_added", user_id)
         self.bus.publish(chat_id, ChatEvent(EventType.CHAT_MEMBER_ADDED, {"user_id": str(user_id)}))
@@ -138,7 +138,7 @@ class ChatService:
             raise Unprocessable("members of a direct chat cannot change")
         if user_id != actor.id:
             await self._require_manager(actor, chat)
-        async with self.db.transaction() as conn:
+        async with self.db.tenant(actor.org_id).transaction() as conn:
             if not await self.chats.remove_member(actor.org_id, chat_id, user_id, conn=conn):
                 raise NotFound("member not found")
             await self._audit_member(conn, actor, chat_id, "chat.member_removed", user_id)

@@ -25,6 +25,7 @@ import asyncpg
 from engine.errors import DB_UNAVAILABLE_ERRORS
 from engine.models.access import Revocation, RevocationReason
 from engine.services.chats.events import PROPOSAL_EVENTS, ChatEvent, ChatEventBus, EventType
+from engine.storage.database import Scope
 from engine.storage.messages import MessageStorage
 
 log = logging.getLogger(__name__)
@@ -48,10 +49,10 @@ RECONNECT_SECONDS = 2.0
 
 class PgEventRelay:
     def __init__(
-        self, dsn: str, pool: asyncpg.Pool, bus: ChatEventBus, messages: MessageStorage
+        self, dsn: str, notifier: Scope, bus: ChatEventBus, messages: MessageStorage
     ) -> None:
         self.dsn = dsn
-        self.pool = pool
+        self.notifier = notifier
         self.bus = bus
         self.messages = messages
         self.origin = uuid.uuid4().hex
@@ -110,7 +111,7 @@ class PgEventRelay:
         while self._outbox:
             batch, self._outbox = self._outbox, []
             try:
-                await self.pool.execute(
+                await self.notifier.execute(
                     "SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload",
                     CHANNEL,
                     batch,

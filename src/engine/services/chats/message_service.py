@@ -96,7 +96,7 @@ class MessageService:
         ]
         unresolved += _unknown_roles(parsed, set(roles_by_code))
         placeholders: list[Message] = []
-        async with self.db.transaction() as conn:
+        async with self.db.tenant(actor.org_id).transaction() as conn:
             message = await self.messages.insert_by_member(
                 actor.org_id, chat_id, actor.id, content, reply_to_id, conn=conn
             )
@@ -226,7 +226,7 @@ class MessageService:
             raise Unprocessable("only AI answers are validated")
         if message.ai_status is not None and message.ai_status.value != "done":
             raise Conflict(f"the answer is {message.ai_status.value}, not done")
-        async with self.db.transaction() as conn:
+        async with self.db.tenant(actor.org_id).transaction() as conn:
             updated = await self.messages.set_validation(
                 actor.org_id, chat_id, message_id, validated=validated, by=actor.id, conn=conn
             )

@@ -81,7 +81,7 @@ class AuthService:
             raise Unauthorized(INVALID_CREDENTIALS)
         await self.login_failures.forget(attempt)
         await self.login_failures.clear_account(account_key)
-        async with self.db.transaction() as conn:
+        async with self.db.tenant(matched.org_id).transaction() as conn:
             pair = await self._issue_pair(matched, family_id=uuid.uuid4(), conn=conn)
             await self.audit.record(
                 conn,
@@ -161,7 +161,7 @@ class AuthService:
         # refresh could exhaust the pool while the lock holder waits for one (deadlock).
         user = await self.users.get_active_for_token(claims.org_id, claims.user_id)
         reused_family: UUID | None = None
-        async with self.db.transaction() as conn:
+        async with self.db.system("refresh tokens").transaction() as conn:
             record = await self.refresh_tokens.get_for_update(hash_token(refresh_token), conn)
             if record is None or record.revoked_at is not None:
                 raise Unauthorized("refresh token revoked")
@@ -184,7 +184,7 @@ class AuthService:
             self.codec.decode(refresh_token, expected_type=REFRESH)
         except Unauthorized:
             return
-        async with self.db.transaction() as conn:
+        async with self.db.system("refresh tokens").transaction() as conn:
             record = await self.refresh_tokens.get_for_update(hash_token(refresh_token), conn)
             if record is not None:
                 await self.refresh_tokens.revoke_family(record.family_id, conn=conn)

@@ -47,7 +47,7 @@ class OrganizationService:
         require_system_admin(actor)
         admin_hash = await self.user_service.hash_new_password(admin.password) if admin else None
         try:
-            async with self.db.transaction() as conn:
+            async with self.db.system("organization admin").transaction() as conn:
                 org = await self.organizations.create(slug, name, conn=conn)
                 await self.roles.seed_from_templates(org.id, conn=conn)
                 first_admin = None
@@ -96,7 +96,7 @@ class OrganizationService:
         if not actor.is_system_admin:
             if is_active is not None or not actor.is_org_admin:
                 require_system_admin(actor)
-        async with self.db.transaction() as conn:
+        async with self.db.tenant(org_id).transaction() as conn:
             org = await self.organizations.update(org_id, name=name, is_active=is_active, conn=conn)
             if org is None:
                 raise NotFound("organization not found")
@@ -115,7 +115,7 @@ class OrganizationService:
     async def delete(self, actor: User, org_id: UUID) -> None:
         await self.get(actor, org_id)
         require_system_admin(actor)
-        async with self.db.transaction() as conn:
+        async with self.db.tenant(org_id).transaction() as conn:
             if not await self.organizations.soft_delete(org_id, conn=conn):
                 raise NotFound("organization not found")
             await self._audit(conn, actor, org_id, "organization.deleted", {})
@@ -139,7 +139,7 @@ class OrganizationService:
         if await self.user_service.users.exists_system_admin():
             return False
         password_hash = await self.user_service.hash_new_password(password)
-        async with self.db.transaction() as conn:
+        async with self.db.system("bootstrap").transaction() as conn:
             system_org = await self.organizations.get_system(conn=conn)
             if system_org is None:
                 system_org = await self.organizations.create(

@@ -87,7 +87,7 @@ class UserService:
         if new.role is AccessRole.SYSTEM_ADMIN:
             raise Forbidden("system administrators are created with `rugpt create-admin`")
         password_hash = await self.hash_new_password(new.password)
-        async with self.db.transaction() as conn:
+        async with self.db.tenant(actor.org_id).transaction() as conn:
             user = await self.insert_user(
                 actor.org_id, new, role=new.role, password_hash=password_hash, conn=conn
             )
@@ -133,7 +133,7 @@ class UserService:
         if target.id == actor.id and ("role" in changes or changes.get("is_active") is False):
             raise Forbidden("you cannot demote or deactivate yourself")
         try:
-            async with self.db.transaction() as conn:
+            async with self.db.tenant(actor.org_id).transaction() as conn:
                 updated = await self.users.update(actor.org_id, user_id, changes, conn=conn)
                 if updated is None:
                     raise NotFound("user not found")
@@ -156,7 +156,7 @@ class UserService:
         require_org_admin(actor)
         if target.id == actor.id:
             raise Forbidden("you cannot delete yourself")
-        async with self.db.transaction() as conn:
+        async with self.db.tenant(actor.org_id).transaction() as conn:
             await self.users.soft_delete(actor.org_id, user_id, conn=conn)
             await self.refresh_tokens.revoke_user(actor.org_id, user_id, conn=conn)
             await self._audit(conn, actor, "user.deleted", user_id, {"username": target.username})
@@ -166,7 +166,7 @@ class UserService:
         await self.get(actor, user_id)
         require_org_admin(actor)
         password_hash = await self.hash_new_password(new_password)
-        async with self.db.transaction() as conn:
+        async with self.db.tenant(actor.org_id).transaction() as conn:
             await self.users.update(
                 actor.org_id, user_id, {"password_hash": password_hash}, conn=conn
             )
@@ -179,7 +179,7 @@ class UserService:
         if not await self.hasher.verify(current, stored):
             raise Unauthorized("current password is wrong")
         password_hash = await self.hash_new_password(new_password)
-        async with self.db.transaction() as conn:
+        async with self.db.tenant(actor.org_id).transaction() as conn:
             await self.users.update(
                 actor.org_id, actor.id, {"password_hash": password_hash}, conn=conn
             )

@@ -171,7 +171,7 @@ class NotificationService:
                 notification, NotificationStatus.FAILED, "no enabled notification channels"
             )
             return
-        settled = await self.attempts_log.settled_channels(notification.id)
+        settled = await self.attempts_log.settled_channels(notification.org_id, notification.id)
         delivered_before = AttemptStatus.SENT in settled.values()
         if delivered_before and not notification.all_channels:
             await self._close(notification, NotificationStatus.SENT, None)
@@ -197,7 +197,7 @@ class NotificationService:
             )
             at = await self.clock.now() + timedelta(seconds=max(delay, result.retry_after))
             await self.outbox.retry_later(
-                notification.id, notification.attempts, at=at, last_error=error
+                notification.org_id, notification.id, notification.attempts, at=at, last_error=error
             )
 
     async def _try_channels(
@@ -259,14 +259,18 @@ class NotificationService:
         except Exception as exc:  # a sender bug: log it, treat it as worth another try
             log.exception("sender %s failed unexpectedly", channel.type.value)
             status, error = AttemptStatus.TRANSIENT_ERROR, _clip(repr(exc), MAX_ERROR)
-        await self.attempts_log.finish(log_id, status, error)
+        await self.attempts_log.finish(channel.org_id, log_id, status, error)
         return _Attempt(log_id, status, error, wait)
 
     async def _close(
         self, notification: Notification, status: NotificationStatus, error: str | None
     ) -> None:
         if not await self.outbox.finish(
-            notification.id, notification.attempts, status=status, last_error=error
+            notification.org_id,
+            notification.id,
+            notification.attempts,
+            status=status,
+            last_error=error,
         ):
             log.warning("notification %s was taken over by another process", notification.id)
 
@@ -291,7 +295,7 @@ class NotificationService:
         channel_type = ChannelType(type)
         address = _checked_address(channel_type, address)
         try:
-            async with self.db.transaction() as conn:
+            async with self.db.tenant(actor.org_id).transaction() as conn:
                 channel = await self.channels.create(
                     actor.org_id,
                     actor.id,
@@ -333,7 +337,7 @@ class NotificationService:
             if changes["address"] != channel.address:
                 changes["verified"] = False
         try:
-            async with self.db.transaction() as conn:
+            async with self.db.tenant(actor.org_id).transaction() as conn:
                 updated = await self.channels.update(actor.org_id, channel_id, changes, conn=conn)
                 if updated is None:
                     raise NotFound("channel not found")
@@ -346,7 +350,7 @@ class NotificationService:
 
     async def delete_channel(self, actor: User, channel_id: UUID) -> None:
         channel = await self._own_channel(actor, channel_id)
-        async with self.db.transaction() as conn:
+        async with self.db.tenant(actor.org_id).transaction() as conn:
             await self.channels.soft_delete(actor.org_id, channel_id, conn=conn)
             await self._audit_channel(
                 conn, actor, "channel.deleted", channel_id, {"type": channel.type.value}

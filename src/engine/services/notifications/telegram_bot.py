@@ -174,7 +174,7 @@ class TelegramBotService:
         if command == "/start":
             await self._start(chat, argument)
         elif command == "/stop":
-            async with self.db.transaction() as conn:
+            async with self.db.system("telegram").transaction() as conn:
                 removed = await self.channels.unlink_telegram(chat, conn=conn)
                 for link in removed:
                     await self.audit.record(
@@ -198,7 +198,7 @@ class TelegramBotService:
             return
         linked = None
         if _TOKEN.match(token):
-            async with self.db.transaction() as conn:
+            async with self.db.system("telegram").transaction() as conn:
                 now = await self.clock.now(conn)
                 owner = await self.links.consume(hash_token(token), chat_id, now=now, conn=conn)
                 if owner is not None:
