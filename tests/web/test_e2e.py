@@ -52,6 +52,12 @@ XSS_MARKDOWN = (
     "<a href=\"javascript:window.__xss='ai-a'\">вторая ссылка</a> "
     "<script>window.__xss='ai-script'</script> **жирный текст** конец."
 )
+PROPOSED_EVENT = {
+    "action": "create",
+    "title": "Сверка с банком",
+    "starts_at": "2026-12-20T09:00:00Z",
+}
+PROPOSAL_ANSWER = "Я предложил создать событие «Сверка с банком»; примените его, если согласны."
 XSS_USER_IMG = "<img src=x onerror=\"window.__xss='user-img';alert('xss')\">"
 XSS_USER_LINK = "[нажми меня](javascript:window.__xss='user-link')"
 
@@ -59,6 +65,10 @@ XSS_USER_LINK = "[нажми меня](javascript:window.__xss='user-link')"
 def scripted_answer(messages: list[Message]) -> Reply:
     """The fake model: slow enough to watch it type; marked prompts get marked answers."""
     everything = " ".join(message["content"] for message in messages)
+    if "proposal-probe" in everything:
+        if messages[-1].get("role") == "tool":
+            return Reply.text(PROPOSAL_ANSWER)
+        return Reply.tool_call("calendar", PROPOSED_EVENT)
     if "xss-probe" in everything:
         return Reply.text(XSS_MARKDOWN)
     if "планёрк" in everything:
@@ -147,6 +157,7 @@ async def seed(stack: Stack) -> None:
         ("lawyer", "Договоры поставки"),
         ("xss", "Проверка разметки"),
         ("restart", "Отдел продаж"),
+        ("proposal", "Бухгалтерия"),
     ):
         stack.chats[name] = await create_chat(stack.client, alice, bob, title=title)
     await create_chat(stack.client, stack.accounts["carol"], title="Внутренний чат Globex")
@@ -161,6 +172,8 @@ async def seed(stack: Stack) -> None:
         xss_user_link=XSS_USER_LINK,
         lawyer_answer=LAWYER_ANSWER,
         calendar_answer=CALENDAR_ANSWER,
+        proposal_answer=PROPOSAL_ANSWER,
+        proposed_title=PROPOSED_EVENT["title"],
     )
 
 

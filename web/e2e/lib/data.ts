@@ -50,16 +50,3 @@ export async function control<T = unknown>(action: string, body: unknown = {}): 
   if (!response.ok) throw new Error(`control ${action}: ${response.status} ${await response.text()}`);
   return (await response.json()) as T;
 }
-
-/**
- * Whether the engine under test has an endpoint (some come from another branch): anything
- * but 404/405 to an anonymous request means the route exists (401/422 included).
- */
-export async function engineHas(method: string, path: string): Promise<boolean> {
-  const response = await fetch(`${seed().apiBase}${path}`, {
-    method,
-    headers: { "Content-Type": "application/json" },
-    body: method === "GET" ? undefined : "{}",
-  });
-  return response.status !== 404 && response.status !== 405;
-}

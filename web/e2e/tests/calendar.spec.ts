@@ -1,15 +1,11 @@
 // A calendar event made in the client fires (the engine's scheduler ticks every second) and
 // its run, with the agent's answer, shows up on the event's page.
 import { expect, test } from "@playwright/test";
-import { account, engineHas, seed } from "../lib/data";
+import { account, seed } from "../lib/data";
 import { login } from "../lib/ui";
 import { shootBothWidths } from "../lib/screens";
 
 test("the form previews the next occurrences from the engine", async ({ page }) => {
-  test.skip(
-    !(await engineHas("POST", "/calendar/preview")),
-    "POST /calendar/preview is not in this engine yet (api-contract item 5, branch streams)",
-  );
   await login(page, account("bob"), "/calendar");
   await page.getByTestId("event-new").click();
   await page.getByTestId("event-kind-recurring").click();

@@ -15,6 +15,7 @@ import type {
   Occurrence,
   Organization,
   PostedMessage,
+  Proposal,
   Role,
   User,
 } from "./types";
@@ -89,6 +90,10 @@ export const chats = {
   remove: (id: string, messageId: number) => api.delete(`/chats/${id}/messages/${messageId}`),
   validate: (id: string, messageId: number) => api.post<Message>(`/chats/${id}/messages/${messageId}/validate`),
   reject: (id: string, messageId: number) => api.post<Message>(`/chats/${id}/messages/${messageId}/reject`),
+  proposals: (id: string, messageId: number) =>
+    api.get<Proposal[]>(`/chats/${id}/messages/${messageId}/proposals`),
+  decideProposal: (id: string, proposalId: string, verdict: "approve" | "reject") =>
+    api.post<Proposal>(`/chats/${id}/proposals/${proposalId}/${verdict}`),
 };
 
 export const calendar = {

@@ -211,3 +211,23 @@ export interface LinkToken {
   deep_link: string | null;
   start_command: string;
 }
+
+/** A write an AI answer's tool proposed instead of making it (applied only when approved). */
+export interface Proposal {
+  id: string;
+  chat_id: string | null;
+  message_id: number | null;
+  role_code: string;
+  tool: string;
+  action: "create" | "update" | "delete" | string;
+  target_type: string;
+  target_id: string | null;
+  payload: Record<string, unknown>;
+  summary: string;
+  status: "pending" | "applied" | "rejected" | "failed" | "conflict";
+  status_reason: string | null;
+  result: Record<string, unknown> | null;
+  decided_by: string | null;
+  decided_at: string | null;
+  created_at: string;
+}

@@ -3,6 +3,7 @@ import { useTranslation } from "react-i18next";
 import type { Message, Role, User } from "../api";
 import { formatDateTime, formatTime } from "../i18n";
 import { displayName } from "./directory";
+import { Proposals } from "./Proposals";
 
 const Markdown = lazy(() => import("./Markdown"));
 
@@ -95,6 +96,7 @@ function MessageItemInner({ message, meId, canModerate, byId, role, onEdit, onDe
           {t("message.failedReason", { reason: message.ai_error })}
         </p>
       )}
+      {ai && status === "done" && <Proposals chatId={message.chat_id} message={message} byId={byId} />}
       {ai && status === "done" && (
         <div className="validation" data-testid="validation">
           {message.validation ? (

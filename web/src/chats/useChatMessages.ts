@@ -1,5 +1,7 @@
+import { useQueryClient } from "@tanstack/react-query";
 import { useCallback, useEffect, useRef, useState } from "react";
-import { api, chats, type Message } from "../api";
+import { api, chats, type Message, type Proposal } from "../api";
+import { mergeProposal, proposalsKey } from "./proposalState";
 import { ChatStream, type StreamState } from "./sse";
 import { appendToken, emptyState, lastId, patchMessage, removeMessage, upsertMessages, type MessagesState } from "./messageState";
 
@@ -11,6 +13,7 @@ const isMessage = (data: unknown): data is Message =>
  * stream (new messages, updates, AI tokens) with catch-up after reconnects.
  */
 export function useChatMessages(chatId: string) {
+  const queryClient = useQueryClient();
   const [state, setState] = useState<MessagesState>(emptyState);
   const [loadError, setLoadError] = useState<unknown>(null);
   const [loaded, setLoaded] = useState(false);
@@ -120,6 +123,16 @@ export function useChatMessages(chatId: string) {
               apply((s) => removeMessage(s, id));
             }
             break;
+          case "proposal.created":
+          case "proposal.updated": {
+            const proposal = data as Proposal;
+            if (proposal && typeof proposal.message_id === "number") {
+              queryClient.setQueryData<Proposal[]>(proposalsKey(chatId, proposal.message_id), (old) =>
+                mergeProposal(old, proposal),
+              );
+            }
+            break;
+          }
           default:
             if (event.event.startsWith("message.") && isMessage(data)) {
               apply((s) => upsertMessages(s, [data]));
@@ -132,7 +145,7 @@ export function useChatMessages(chatId: string) {
     });
     void stream.start();
     return () => stream.stop();
-  }, [loaded, chatId, apply, catchUp, refreshStreaming]);
+  }, [loaded, chatId, apply, catchUp, refreshStreaming, queryClient]);
 
   const upsert = useCallback((messages: Message[]) => apply((s) => upsertMessages(s, messages)), [apply]);
   const remove = useCallback((id: number) => apply((s) => removeMessage(s, id)), [apply]);

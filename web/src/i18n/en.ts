@@ -109,6 +109,20 @@ const en: Resources = {
     needsValidation: "Awaiting review",
     actions: "Message actions",
   },
+  proposal: {
+    title: "Proposed changes",
+    approve: "Apply",
+    reject: "Decline",
+    status: {
+      pending: "Awaiting decision",
+      applied: "Applied",
+      rejected: "Declined",
+      failed: "Failed",
+      conflict: "Out of date",
+    },
+    decided: "{{name}}, {{when}}",
+    hint: "The AI changes nothing by itself: a change takes effect only when a chat member applies it.",
+  },
   composer: {
     placeholder: "Message… @colleague, @@role to ask the AI",
     label: "Message text",
