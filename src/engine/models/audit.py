@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -23,18 +23,9 @@ class AuditEntry:
 
     @classmethod
     def from_row(cls, row: Any) -> AuditEntry:
-        return cls(
-            id=row["id"],
-            org_id=row["org_id"],
-            at=row["at"],
-            actor_id=row["actor_id"],
-            action=row["action"],
-            target_type=row["target_type"],
-            target_id=row["target_id"],
-            details=dict(row["details"] or {}),
-            request_id=row["request_id"],
-            client_ip=row["client_ip"],
-        )
+        values = {f.name: row[f.name] for f in fields(cls)}
+        values["details"] = dict(values["details"] or {})
+        return cls(**values)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -55,25 +55,9 @@ class Proposal:
 
     @classmethod
     def from_row(cls, row: Any) -> Proposal:
-        return cls(
-            id=row["id"],
-            org_id=row["org_id"],
-            chat_id=row["chat_id"],
-            message_id=row["message_id"],
-            calendar_run_id=row["calendar_run_id"],
-            requested_by=row["requested_by"],
-            role_code=row["role_code"],
-            tool=row["tool"],
-            action=row["action"],
-            target_type=row["target_type"],
-            target_id=row["target_id"],
-            target_version=row["target_version"],
-            payload=dict(row["payload"]),
-            summary=row["summary"],
-            status=ProposalStatus(row["status"]),
-            status_reason=row["status_reason"],
-            result=dict(row["result"]) if row["result"] is not None else None,
-            decided_by=row["decided_by"],
-            decided_at=row["decided_at"],
-            created_at=row["created_at"],
-        )
+        values = {f.name: row[f.name] for f in fields(cls)}
+        values["status"] = ProposalStatus(values["status"])
+        values["payload"] = dict(values["payload"])
+        if values["result"] is not None:
+            values["result"] = dict(values["result"])
+        return cls(**values)

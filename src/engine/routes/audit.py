@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 
 from engine.models.audit import AuditQuery
 from engine.routes.deps import MAX_PAGE_SIZE, CurrentUser, Engine
-from engine.schemas.audit import AuditEntryOut, AuditPageOut
+from engine.schemas.audit import AuditPageOut
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
@@ -45,4 +45,4 @@ async def read_audit_log(
     )
     entries = await engine.audit.page(user, query)
     next_before = entries[-1].id if len(entries) == limit else None
-    return AuditPageOut(items=[AuditEntryOut.of(e) for e in entries], next_before_id=next_before)
+    return AuditPageOut(items=entries, next_before_id=next_before)

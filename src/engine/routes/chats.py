@@ -182,22 +182,21 @@ async def list_message_proposals(
     chat_id: UUID, message_id: int, user: CurrentUser, engine: Engine
 ) -> list[ProposalOut]:
     """Writes the AI answer's tools proposed (pending until a member approves them)."""
-    found = await engine.proposals.list_for_message(user, chat_id, message_id)
-    return [ProposalOut.of(p) for p in found]
+    return await engine.proposals.list_for_message(user, chat_id, message_id)
 
 
 @router.post("/{chat_id}/proposals/{proposal_id}/approve", response_model=ProposalOut)
 async def approve_proposal(
     chat_id: UUID, proposal_id: UUID, user: CurrentUser, engine: Engine
 ) -> ProposalOut:
-    return ProposalOut.of(await engine.proposals.approve(user, proposal_id, chat_id=chat_id))
+    return await engine.proposals.approve(user, proposal_id, chat_id=chat_id)
 
 
 @router.post("/{chat_id}/proposals/{proposal_id}/reject", response_model=ProposalOut)
 async def reject_proposal(
     chat_id: UUID, proposal_id: UUID, user: CurrentUser, engine: Engine
 ) -> ProposalOut:
-    return ProposalOut.of(await engine.proposals.reject(user, proposal_id, chat_id=chat_id))
+    return await engine.proposals.reject(user, proposal_id, chat_id=chat_id)
 
 
 def _encode(event: ChatEvent) -> dict[str, Any]:

@@ -23,15 +23,14 @@ async def list_my_proposals(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
 ) -> list[ProposalOut]:
     """Proposals of proactive runs made on the caller's behalf, newest first."""
-    found = await engine.proposals.list_outside_chats(user, status=status, limit=limit)
-    return [ProposalOut.of(p) for p in found]
+    return await engine.proposals.list_outside_chats(user, status=status, limit=limit)
 
 
 @router.post("/{proposal_id}/approve", response_model=ProposalOut)
 async def approve_proposal(proposal_id: UUID, user: CurrentUser, engine: Engine) -> ProposalOut:
-    return ProposalOut.of(await engine.proposals.approve(user, proposal_id, chat_id=None))
+    return await engine.proposals.approve(user, proposal_id, chat_id=None)
 
 
 @router.post("/{proposal_id}/reject", response_model=ProposalOut)
 async def reject_proposal(proposal_id: UUID, user: CurrentUser, engine: Engine) -> ProposalOut:
-    return ProposalOut.of(await engine.proposals.reject(user, proposal_id, chat_id=None))
+    return await engine.proposals.reject(user, proposal_id, chat_id=None)

@@ -20,6 +20,8 @@ import logging
 from typing import Any
 from uuid import UUID
 
+from pydantic import TypeAdapter
+
 from engine.agents.context import AgentContext
 from engine.agents.tools import calendar as calendar_tool
 from engine.errors import Conflict, EngineError, Forbidden, NotFound, Unprocessable
@@ -37,32 +39,13 @@ from engine.storage.proposals import ProposalStorage
 log = logging.getLogger(__name__)
 
 ANSWER_REJECTED = "the AI answer was rejected"
+_PROPOSAL_JSON = TypeAdapter(Proposal)
 
 
 def proposal_data(proposal: Proposal) -> dict[str, Any]:
     """The JSON of a proposal as the API and the chat stream show it."""
-    return {
-        "id": str(proposal.id),
-        "org_id": str(proposal.org_id),
-        "chat_id": str(proposal.chat_id) if proposal.chat_id else None,
-        "message_id": proposal.message_id,
-        "calendar_run_id": str(proposal.calendar_run_id) if proposal.calendar_run_id else None,
-        "requested_by": str(proposal.requested_by) if proposal.requested_by else None,
-        "role_code": proposal.role_code,
-        "tool": proposal.tool,
-        "action": proposal.action,
-        "target_type": proposal.target_type,
-        "target_id": proposal.target_id,
-        "target_version": proposal.target_version,
-        "payload": proposal.payload,
-        "summary": proposal.summary,
-        "status": proposal.status.value,
-        "status_reason": proposal.status_reason,
-        "result": proposal.result,
-        "decided_by": str(proposal.decided_by) if proposal.decided_by else None,
-        "decided_at": proposal.decided_at.isoformat() if proposal.decided_at else None,
-        "created_at": proposal.created_at.isoformat(),
-    }
+    data: dict[str, Any] = _PROPOSAL_JSON.dump_python(proposal, mode="json")
+    return data
 
 
 class ProposalService:
