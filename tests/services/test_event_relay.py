@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 from uuid import UUID
 
 from tests.conftest import SYSTEM_ADMIN_PASSWORD, running_app
@@ -116,3 +117,26 @@ async def test_proposal_events_cross_processes_whatever_their_size(make_settings
         assert event.type == "proposal.updated"
         assert event.data["id"] == str(proposal.id) and event.data["status"] == "rejected"
         assert event.data["payload"]["event"]["description"] == description
+
+
+async def test_a_prompt_cache_clear_reaches_every_process(make_settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from engine.config import PACKAGE_DIR
+
+    prompts = tmp_path / "prompts"
+    shutil.copytree(PACKAGE_DIR / "prompts", prompts)
+    async with (
+        running_app(make_settings(prompt_dir=prompts)) as (app_a, client_a),
+        running_app(make_settings(prompt_dir=prompts)) as (app_b, _),
+    ):
+        engine_a, engine_b = app_a.state.engine, app_b.state.engine
+        await wait_for(lambda: engine_a.relay.connected.is_set(), timeout=5)
+        await wait_for(lambda: engine_b.relay.connected.is_set(), timeout=5)
+        old = engine_b.prompts.get("accountant.md")
+        (prompts / "accountant.md").write_text("Новый промпт бухгалтера.", encoding="utf-8")
+        assert engine_b.prompts.get("accountant.md") == old  # cached
+
+        org = await Api(client_a, SYSTEM_ADMIN_PASSWORD).create_org(members=0)
+        cleared = await client_a.post("/api/v1/roles/admin/cache/clear", headers=org.admin.headers)
+        assert cleared.status_code == 200, cleared.text
+        await wait_for(lambda: engine_b.prompts.size == 0, timeout=5)
+        assert engine_b.prompts.get("accountant.md") == "Новый промпт бухгалтера."
