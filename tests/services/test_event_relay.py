@@ -140,3 +140,34 @@ async def test_a_prompt_cache_clear_reaches_every_process(make_settings, tmp_pat
         assert cleared.status_code == 200, cleared.text
         await wait_for(lambda: engine_b.prompts.size == 0, timeout=5)
         assert engine_b.prompts.get("accountant.md") == "Новый промпт бухгалтера."
+
+
+async def test_a_deactivation_on_one_process_is_refused_at_once_by_another(make_settings) -> None:  # type: ignore[no-untyped-def]
+    """Process B remembers both tokens as verified; a deactivation through A refuses the next
+    request through B, because the memo only spares the signature check and every request
+    reads the user's and the organization's state from the database."""
+    async with (
+        running_app(make_settings()) as (app_a, client_a),
+        running_app(make_settings()) as (_, client_b),
+    ):
+        await wait_for(lambda: app_a.state.engine.relay.connected.is_set(), timeout=5)
+        org = await Api(client_a, SYSTEM_ADMIN_PASSWORD).create_org(members=2)
+        alice, bob = org.members
+        # process B has verified (and remembered) both tokens
+        for member in (alice, bob):
+            assert (
+                await client_b.get("/api/v1/auth/me", headers=member.headers)
+            ).status_code == 200
+        off = await client_a.post(f"/api/v1/users/{alice.id}/deactivate", headers=org.admin.headers)
+        assert off.status_code == 200, off.text
+        refused = await client_b.get("/api/v1/auth/me", headers=alice.headers)
+        assert refused.status_code == 401, refused.text
+        assert (await client_b.get("/api/v1/auth/me", headers=bob.headers)).status_code == 200
+
+        org_off = await client_a.patch(
+            f"/api/v1/organizations/{org.id}",
+            headers=(await Api(client_a, SYSTEM_ADMIN_PASSWORD).system_admin()).headers,
+            json={"is_active": False},
+        )
+        assert org_off.status_code == 200, org_off.text
+        assert (await client_b.get("/api/v1/auth/me", headers=bob.headers)).status_code == 401
