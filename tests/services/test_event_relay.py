@@ -171,3 +171,24 @@ async def test_a_deactivation_on_one_process_is_refused_at_once_by_another(make_
         )
         assert org_off.status_code == 200, org_off.text
         assert (await client_b.get("/api/v1/auth/me", headers=bob.headers)).status_code == 401
+
+
+async def test_a_process_whose_listener_was_lost_clears_its_prompt_cache_on_reconnecting(
+    make_settings, database_url: str
+) -> None:  # type: ignore[no-untyped-def]
+    """A clear sent while its listening connection was down never reaches a process."""
+    import asyncpg
+
+    async with running_app(make_settings()) as (app, _):
+        engine = app.state.engine
+        await wait_for(lambda: engine.relay.connected.is_set(), timeout=5)
+        engine.prompts.get("accountant.md")
+        assert engine.prompts.size == 1
+        conn = await asyncpg.connect(database_url)
+        try:
+            assert await conn.fetchval("SELECT pg_terminate_backend($1)", engine.relay.listener_pid)
+        finally:
+            await conn.close()
+        await wait_for(lambda: not engine.relay.connected.is_set(), timeout=5)
+        await wait_for(lambda: engine.relay.connected.is_set(), timeout=10)
+        assert engine.prompts.size == 0

@@ -66,6 +66,7 @@ class PgEventRelay:
         self._outbox: list[str] = []
         self._flusher: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
+        self.listener_pid: int | None = None  # the listening connection's server process
         self.load_proposal: ProposalLoader | None = None
         self._signal_handlers: dict[str, Callable[[], object]] = {}
 
@@ -148,6 +149,7 @@ class PgEventRelay:
             try:
                 conn = await asyncpg.connect(self.dsn)
                 await conn.add_listener(CHANNEL, self._on_notify)
+                self.listener_pid = conn.get_server_pid()
                 if was_connected:  # signals sent while no one listened here are lost
                     for signal in list(self._signal_handlers):
                         self._run_signal(signal)
