@@ -361,3 +361,46 @@ async def test_preview_refuses_an_unusable_schedule(
     response = await client.post(PREVIEW, headers=org.members[0].headers, json=body)
     assert response.status_code == 422, response.text
     assert needle in str(response.json()["detail"]).lower()
+
+
+async def test_a_paused_event_has_no_next_run_until_resumed(
+    api: Api, client: httpx.AsyncClient
+) -> None:
+    org = await api.create_org(members=1)
+    alice = org.members[0]
+    starts = future(days=3)
+    created = await client.post(
+        EVENTS,
+        headers=alice.headers,
+        json={
+            "title": "Планёрка",
+            "kind": "recurring",
+            "cron": "0 9 * * *",
+            "timezone": "UTC",
+            "starts_at": iso(starts),
+            "remind_before_minutes": 10,
+        },
+    )
+    assert created.status_code == 201, created.text
+    url = f"{EVENTS}/{created.json()['id']}"
+    expected = starts - timedelta(minutes=10)
+    assert parse(created.json()["next_run_at"]) == expected
+
+    paused = await client.patch(url, headers=alice.headers, json={"is_active": False})
+    assert paused.status_code == 200, paused.text
+    assert paused.json()["is_active"] is False and paused.json()["next_run_at"] is None
+    assert (await client.get(url, headers=alice.headers)).json()["next_run_at"] is None
+    renamed = await client.patch(url, headers=alice.headers, json={"title": "Планёрка (пауза)"})
+    assert renamed.json()["next_run_at"] is None
+
+    resumed = await client.patch(url, headers=alice.headers, json={"is_active": True})
+    assert resumed.status_code == 200, resumed.text
+    assert parse(resumed.json()["next_run_at"]) == expected
+
+    created_paused = await client.post(
+        EVENTS,
+        headers=alice.headers,
+        json={"title": "Черновик", "starts_at": iso(starts), "is_active": False},
+    )
+    assert created_paused.status_code == 201, created_paused.text
+    assert created_paused.json()["next_run_at"] is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 from uuid import UUID
 
 from tests.conftest import SYSTEM_ADMIN_PASSWORD, running_app
@@ -116,3 +117,78 @@ async def test_proposal_events_cross_processes_whatever_their_size(make_settings
         assert event.type == "proposal.updated"
         assert event.data["id"] == str(proposal.id) and event.data["status"] == "rejected"
         assert event.data["payload"]["event"]["description"] == description
+
+
+async def test_a_prompt_cache_clear_reaches_every_process(make_settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from engine.config import PACKAGE_DIR
+
+    prompts = tmp_path / "prompts"
+    shutil.copytree(PACKAGE_DIR / "prompts", prompts)
+    async with (
+        running_app(make_settings(prompt_dir=prompts)) as (app_a, client_a),
+        running_app(make_settings(prompt_dir=prompts)) as (app_b, _),
+    ):
+        engine_a, engine_b = app_a.state.engine, app_b.state.engine
+        await wait_for(lambda: engine_a.relay.connected.is_set(), timeout=5)
+        await wait_for(lambda: engine_b.relay.connected.is_set(), timeout=5)
+        old = engine_b.prompts.get("accountant.md")
+        (prompts / "accountant.md").write_text("Новый промпт бухгалтера.", encoding="utf-8")
+        assert engine_b.prompts.get("accountant.md") == old  # cached
+
+        org = await Api(client_a, SYSTEM_ADMIN_PASSWORD).create_org(members=0)
+        cleared = await client_a.post("/api/v1/roles/admin/cache/clear", headers=org.admin.headers)
+        assert cleared.status_code == 200, cleared.text
+        await wait_for(lambda: engine_b.prompts.size == 0, timeout=5)
+        assert engine_b.prompts.get("accountant.md") == "Новый промпт бухгалтера."
+
+
+async def test_a_deactivation_on_one_process_is_refused_at_once_by_another(make_settings) -> None:  # type: ignore[no-untyped-def]
+    """Process B remembers both tokens as verified; a deactivation through A refuses the next
+    request through B, because the memo only spares the signature check and every request
+    reads the user's and the organization's state from the database."""
+    async with (
+        running_app(make_settings()) as (app_a, client_a),
+        running_app(make_settings()) as (_, client_b),
+    ):
+        await wait_for(lambda: app_a.state.engine.relay.connected.is_set(), timeout=5)
+        org = await Api(client_a, SYSTEM_ADMIN_PASSWORD).create_org(members=2)
+        alice, bob = org.members
+        # process B has verified (and remembered) both tokens
+        for member in (alice, bob):
+            assert (
+                await client_b.get("/api/v1/auth/me", headers=member.headers)
+            ).status_code == 200
+        off = await client_a.post(f"/api/v1/users/{alice.id}/deactivate", headers=org.admin.headers)
+        assert off.status_code == 200, off.text
+        refused = await client_b.get("/api/v1/auth/me", headers=alice.headers)
+        assert refused.status_code == 401, refused.text
+        assert (await client_b.get("/api/v1/auth/me", headers=bob.headers)).status_code == 200
+
+        org_off = await client_a.patch(
+            f"/api/v1/organizations/{org.id}",
+            headers=(await Api(client_a, SYSTEM_ADMIN_PASSWORD).system_admin()).headers,
+            json={"is_active": False},
+        )
+        assert org_off.status_code == 200, org_off.text
+        assert (await client_b.get("/api/v1/auth/me", headers=bob.headers)).status_code == 401
+
+
+async def test_a_process_whose_listener_was_lost_clears_its_prompt_cache_on_reconnecting(
+    make_settings, database_url: str
+) -> None:  # type: ignore[no-untyped-def]
+    """A clear sent while its listening connection was down never reaches a process."""
+    import asyncpg
+
+    async with running_app(make_settings()) as (app, _):
+        engine = app.state.engine
+        await wait_for(lambda: engine.relay.connected.is_set(), timeout=5)
+        engine.prompts.get("accountant.md")
+        assert engine.prompts.size == 1
+        conn = await asyncpg.connect(database_url)
+        try:
+            assert await conn.fetchval("SELECT pg_terminate_backend($1)", engine.relay.listener_pid)
+        finally:
+            await conn.close()
+        await wait_for(lambda: not engine.relay.connected.is_set(), timeout=5)
+        await wait_for(lambda: engine.relay.connected.is_set(), timeout=10)
+        assert engine.prompts.size == 0

@@ -33,7 +33,7 @@ from engine.services.ai.ai_worker import AIWorker
 from engine.services.ai.document_service import DocumentService
 from engine.services.ai.proactive_runner import ExecutorProactiveRunner
 from engine.services.ai.proposal_service import ProposalService
-from engine.services.ai.role_service import RoleService
+from engine.services.ai.role_service import PROMPT_CACHE_CLEARED, RoleService
 from engine.services.audit_service import AuditTrail
 from engine.services.background import PeriodicTask
 from engine.services.calendar.calendar_service import CalendarService
@@ -224,6 +224,8 @@ class EngineService:
                     dsn, engine.db.tableless(), engine.bus, engine.storages.messages
                 )
                 relay.load_proposal = engine.proposals.event_data
+                relay.on_signal(PROMPT_CACHE_CLEARED, engine.prompts.clear)
+                engine.roles.broadcast = relay.broadcast
                 await relay.start()
                 engine.relay = relay
             if settings.scheduler_enabled:

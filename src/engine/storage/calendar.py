@@ -178,7 +178,8 @@ class CalendarStorage:
         conn: Executor,
     ) -> None:
         await conn.execute(
-            "UPDATE calendar_events SET next_occurrence_at = $3, next_run_at = $4 "
+            "UPDATE calendar_events SET next_occurrence_at = $3, "
+            "next_run_at = CASE WHEN is_active THEN $4::timestamptz END "
             "WHERE org_id = $1 AND id = $2",
             org_id,
             event_id,

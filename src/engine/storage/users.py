@@ -8,6 +8,7 @@ from engine.storage.database import Database, Executor
 
 _COLUMNS = "id, org_id, username, email, full_name, role, is_active, created_at, updated_at"
 _UPDATABLE = {"email", "full_name", "role", "is_active", "password_hash"}
+_BOOTSTRAP_LOCK_KEY = 0x52754751  # advisory lock of the first start (migrations use ...50)
 
 
 class UserStorage:
@@ -184,9 +185,13 @@ class UserStorage:
         )
         return User.from_row(row) if row else None
 
-    async def exists_system_admin(self) -> bool:
+    async def lock_bootstrap(self, conn: Executor) -> None:
+        """Hold the bootstrap's advisory lock until `conn`'s transaction ends."""
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _BOOTSTRAP_LOCK_KEY)
+
+    async def exists_system_admin(self, *, conn: Executor | None = None) -> bool:
         return bool(
-            await self.db.system("bootstrap").fetchval(
+            await (conn or self.db.system("bootstrap")).fetchval(
                 "SELECT EXISTS (SELECT 1 FROM users WHERE role = 'system_admin' AND NOT is_deleted)"
             )
         )

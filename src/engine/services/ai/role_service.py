@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from engine.agents.prompt_cache import PromptCache
 from engine.errors import NotFound
 from engine.models.role import Role
@@ -8,12 +10,17 @@ from engine.services.audit_service import AuditTrail
 from engine.services.identity.access import require_org_admin
 from engine.storage.roles import RoleStorage
 
+# What other processes are told when the prompt cache is cleared (the event relay's signal).
+PROMPT_CACHE_CLEARED = "prompt_cache.cleared"
+
 
 class RoleService:
     def __init__(self, roles: RoleStorage, prompts: PromptCache, audit: AuditTrail) -> None:
         self.audit = audit
         self.roles = roles
         self.prompts = prompts
+        # set by the event relay: tells the other engine processes (see `EngineService.start`)
+        self.broadcast: Callable[[str], None] | None = None
 
     async def list_visible(self, actor: User) -> list[Role]:
         return await self.roles.list_active(actor.org_id)
@@ -30,6 +37,8 @@ class RoleService:
     async def clear_prompt_cache(self, actor: User) -> int:
         require_org_admin(actor)
         cleared = self.prompts.clear()
+        if self.broadcast is not None:
+            self.broadcast(PROMPT_CACHE_CLEARED)
         await self.audit.record_alone(
             org_id=actor.org_id,
             actor=actor,

@@ -85,6 +85,11 @@ def next_firing(
     return occurrence, max(occurrence - timedelta(minutes=remind_before_minutes), now)
 
 
+def _unless_paused(values: dict[str, Any], run_at: datetime | None) -> datetime | None:
+    """A paused event has no next firing; resuming computes it again from that moment."""
+    return run_at if values["is_active"] else None
+
+
 class CalendarService:
     def __init__(
         self,
@@ -170,7 +175,7 @@ class CalendarService:
         values, schedule = await self._prepare(actor, new, conn=conn)
         now = await self.clock.now(conn)
         occurrence, run_at = next_firing(schedule, values["remind_before_minutes"], now)
-        values.update(next_occurrence_at=occurrence, next_run_at=run_at)
+        values.update(next_occurrence_at=occurrence, next_run_at=_unless_paused(values, run_at))
         async with self.db.tenant(actor.org_id).transaction(conn) as tx:
             event = await self.events.create(actor.org_id, actor.id, values, conn=tx)
             await self.audit.record(
@@ -218,7 +223,9 @@ class CalendarService:
             if _SCHEDULE_FIELDS & set(changes):
                 now = await self.clock.now(conn)
                 occurrence, run_at = next_firing(schedule, values["remind_before_minutes"], now)
-                values.update(next_occurrence_at=occurrence, next_run_at=run_at)
+                values.update(
+                    next_occurrence_at=occurrence, next_run_at=_unless_paused(values, run_at)
+                )
             updated = await self.events.update(actor.org_id, event_id, values, conn=conn)
             if updated is None:
                 raise NotFound("event not found")

@@ -7,6 +7,11 @@ local: they are too many for NOTIFY and are only a preview of the stored answer.
 
 Revocations (a member removed, a user or organization deactivated, a password reset, a
 logout) travel the same way, so a stream ends on whichever process holds it.
+
+Signals (`broadcast`) carry what every process must do to its own memory, such as dropping
+the prompt cache: a name only; each process runs the handler it registered (`on_signal`).
+After the listening connection was lost, every handler runs once on reconnecting, since a
+signal sent in between was missed.
 """
 
 from __future__ import annotations
@@ -61,7 +66,9 @@ class PgEventRelay:
         self._outbox: list[str] = []
         self._flusher: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
+        self.listener_pid: int | None = None  # the listening connection's server process
         self.load_proposal: ProposalLoader | None = None
+        self._signal_handlers: dict[str, Callable[[], object]] = {}
 
     async def start(self) -> None:
         self.bus.forward = self.forward
@@ -94,6 +101,22 @@ class PgEventRelay:
                 payload[key] = str(value)
         self._send(payload)
 
+    def broadcast(self, signal: str) -> None:
+        """Have every other process run its handler of `signal`."""
+        self._send({"o": self.origin, "x": signal})
+
+    def on_signal(self, signal: str, handler: Callable[[], object]) -> None:
+        self._signal_handlers[signal] = handler
+
+    def _run_signal(self, signal: str) -> None:
+        handler = self._signal_handlers.get(signal)
+        if handler is None:
+            return
+        try:
+            handler()
+        except Exception:
+            log.exception("relayed signal %r failed", signal)
+
     def _send(self, payload: dict[str, Any]) -> None:
         self._outbox.append(json.dumps(payload, default=str))
         if self._flusher is None or self._flusher.done():
@@ -120,11 +143,17 @@ class PgEventRelay:
                 log.warning("%d chat events not relayed: %r", len(batch), exc)
 
     async def _listen_forever(self) -> None:
+        was_connected = False
         while True:
             conn: asyncpg.Connection | None = None
             try:
                 conn = await asyncpg.connect(self.dsn)
                 await conn.add_listener(CHANNEL, self._on_notify)
+                self.listener_pid = conn.get_server_pid()
+                if was_connected:  # signals sent while no one listened here are lost
+                    for signal in list(self._signal_handlers):
+                        self._run_signal(signal)
+                was_connected = True
                 self.connected.set()
                 await self._wait_closed(conn)
             except asyncio.CancelledError:
@@ -153,6 +182,9 @@ class PgEventRelay:
             return
         if "r" in data:  # no database read: ends the streams at once
             self._revoke(data)
+            return
+        if "x" in data:
+            self._run_signal(str(data["x"]))
             return
         task = asyncio.create_task(self._deliver(data))
         self._sends.add(task)

@@ -135,11 +135,19 @@ class OrganizationService:
         )
 
     async def bootstrap_system_admin(self, username: str, email: str, password: str) -> bool:
-        """Create the system organization and its administrator once; False if already there."""
-        if await self.user_service.users.exists_system_admin():
+        """Create the system organization and its administrator once; False if already there.
+
+        Several processes may start together on an empty database: a transaction-level
+        advisory lock lets one create them while the others wait, then find them there.
+        """
+        users = self.user_service.users
+        if await users.exists_system_admin():
             return False
         password_hash = await self.user_service.hash_new_password(password)
         async with self.db.system("bootstrap").transaction() as conn:
+            await users.lock_bootstrap(conn)
+            if await users.exists_system_admin(conn=conn):
+                return False
             system_org = await self.organizations.get_system(conn=conn)
             if system_org is None:
                 system_org = await self.organizations.create(

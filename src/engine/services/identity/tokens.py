@@ -35,7 +35,9 @@ class TokenCodec:
         self.refresh_ttl = settings.refresh_token_ttl_seconds
         # Access tokens already verified, by their exact text. A client sends the same token
         # on every request for its whole lifetime; checking the signature and claims again
-        # each time was a measurable part of every request (see bench/README.md).
+        # each time was a measurable part of every request (see bench/README.md). It holds no
+        # account state: `AuthService.authenticate_session` reads whether the user and the
+        # organization are active on every request, so a deactivation on any process counts.
         self._verified: dict[str, TokenClaims] = {}
 
     def issue(
