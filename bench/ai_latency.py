@@ -50,13 +50,7 @@ async def measure(args: argparse.Namespace) -> list[Figure]:
         common.engine_process(dsn, llm.ollama_base_url, llm_max_concurrency=8) as engine,
         common.client_for(engine, 2) as client,
     ):
-        llm_seen: list[float] = []
-
-        def answer(messages: object) -> Reply:
-            llm_seen.append(time.perf_counter())
-            return Reply.text(ANSWER)
-
-        llm.set_default(answer)
+        llm.set_default(Reply.text(ANSWER))
         org = await common.create_org(client, members=2)
         alice, bob = org.members
         chat = await common.create_chat(client, alice, bob)
@@ -89,7 +83,7 @@ async def measure(args: argparse.Namespace) -> list[Figure]:
             (ai_id,) = response.json()["ai_message_ids"]
             arrived, stored = await watcher.finished(ai_id, timeout=30)
             assert stored["ai_status"] == "done" and stored["content"] == ANSWER, stored
-            asked = llm_seen[-1]
+            asked = llm.asked_at()[-1]
             if index >= args.warmup:
                 phases["POST answered"].append((posted - started) * 1000.0)
                 phases["until LLM asked"].append((asked - started) * 1000.0)

@@ -9,7 +9,9 @@ Engine: a live engine with its scheduler on (SCHEDULER_INTERVAL_SECONDS=0.2) fir
 a run row per occurrence, the event moved on, the notification queued in the outbox, and
 the notification dispatcher mails it. Time to fire all is first claim -> last run done
 (database clock); mailing is reported apart. Then the same with two engine processes on
-the database: every event fired once and mailed once.
+the database: every event fired once and mailed once. The two engines share one database, so
+each also receives the other's chat-event relay notifications (LISTEN/NOTIFY) and
+delivers them to its own listeners; with `--agent` that is part of their work.
 
     PYTHONPATH=src:. python bench/scheduler.py [--events 10000] [--users 100]
 """
@@ -218,6 +220,10 @@ async def measure(args: argparse.Namespace) -> list[Figure]:
                 dsn, llm.ollama_base_url, smtp, org_id, owners, args, args.processes, "two"
             )
             describe(f"{args.processes} engines", two, args.events)
+            print(
+                f"note: the {args.processes} engines share one database: each receives the "
+                "others' chat-event relay notifications"
+            )
 
     engine_rate = args.events / one["fire_s"]
     raw_rate = args.events / raw_s
