@@ -43,6 +43,7 @@ __all__ = [
     "Figure",
     "EngineProcess",
     "LoopLagProbe",
+    "RemoteLLM",
     "Stats",
     "engine_process",
     "fresh_database",
@@ -295,13 +296,114 @@ async def fresh_database(admin_dsn: str, prefix: str = "rugpt_bench") -> AsyncIt
 # --- the scripted LLM ---------------------------------------------------------------------
 
 
-@contextlib.asynccontextmanager
-async def scripted_llm() -> AsyncIterator[Any]:
-    """The test suite's ScriptedLLM (Ollama + OpenAI APIs) on 127.0.0.1, in this loop."""
+class RemoteLLM:
+    """The test suite's ScriptedLLM (Ollama + OpenAI APIs) on 127.0.0.1 in a process of its
+    own, so serving the model's answers is charged neither to the benchmark's event loop
+    nor to its CPU. Scripting goes over a pipe: replies must be `Reply` values (no
+    callables); `asked_at()` gives the `time.perf_counter()` (CLOCK_MONOTONIC, the same in
+    every process) at which each chat request was answered."""
+
+    def __init__(self, conn: Any, process: Any, port: int) -> None:
+        self._conn, self._process, self.port = conn, process, port
+
+    @property
+    def ollama_base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def openai_base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        self._conn.send((name, args, kwargs))
+        ok, value = self._conn.recv()
+        if not ok:
+            raise RuntimeError(f"scripted LLM: {name}: {value}")
+        return value
+
+    def set_default(self, reply: Any) -> None:
+        self._call("set_default", reply)
+
+    def queue(self, *replies: Any) -> None:
+        self._call("queue", *replies)
+
+    def add_rule(self, match: str, *replies: Any, repeat: bool = False) -> None:
+        self._call("add_rule", match, *replies, repeat=repeat)
+
+    def reset(self) -> None:
+        self._call("reset")
+
+    def asked_at(self) -> list[float]:
+        return list(self._call("asked"))
+
+    @property
+    def requests(self) -> list[Any]:
+        return list(self._call("requests"))
+
+    @property
+    def max_in_flight(self) -> int:
+        return int(self._call("max_in_flight"))
+
+    @property
+    def sent_pieces(self) -> list[tuple[float, bytes]]:
+        return list(self._call("sent_pieces"))
+
+
+def _llm_child(conn: Any) -> None:
+    """The scripted LLM's process: serve, and answer scripting calls from the pipe."""
+    with contextlib.suppress(KeyboardInterrupt):
+        run(lambda: _serve_llm(conn))
+
+
+async def _serve_llm(conn: Any) -> None:
     from tests.fakes.llm_server import ScriptedLLM
 
-    async with ScriptedLLM() as llm:
-        yield llm
+    class TimedLLM(ScriptedLLM):
+        asked: list[float]
+
+        def _choose(self, messages: Any) -> Any:
+            self.asked.append(time.perf_counter())
+            return super()._choose(messages)
+
+    async with TimedLLM() as llm:
+        llm.asked = []
+        conn.send(llm.port)
+        while True:
+            message = await asyncio.to_thread(conn.recv)
+            if message is None:
+                return
+            name, args, kwargs = message
+            try:
+                value = getattr(llm, name)
+                if callable(value):
+                    value = value(*args, **kwargs)
+                elif isinstance(value, list):
+                    value = list(value)
+                conn.send((True, value))
+            except Exception as exc:
+                conn.send((False, repr(exc)))
+
+
+@contextlib.asynccontextmanager
+async def scripted_llm() -> AsyncIterator[RemoteLLM]:
+    """The scripted LLM in its own process (`RemoteLLM`), stopped on the way out."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    parent, child = context.Pipe()
+    process = context.Process(target=_llm_child, args=(child,), daemon=True, name="scripted-llm")
+    process.start()
+    try:
+        if not await asyncio.to_thread(parent.poll, 60):
+            raise TimeoutError("the scripted LLM did not start in 60 s")
+        yield RemoteLLM(parent, process, int(parent.recv()))
+    finally:
+        with contextlib.suppress(OSError):
+            parent.send(None)
+        await asyncio.to_thread(process.join, 10)
+        if process.is_alive():
+            process.kill()
+            await asyncio.to_thread(process.join)
 
 
 # --- the engine ---------------------------------------------------------------------------

@@ -47,8 +47,11 @@ class LoopLagProbe:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    def reset(self) -> None:
+    def reset(self, interval: float | None = None) -> None:
+        """Forget the samples; with `interval`, sample that often from now on."""
         self.samples.clear()
+        if interval is not None:
+            self.interval = interval
 
     def summary(self) -> dict[str, float]:
         values = list(self.samples)
@@ -60,8 +63,8 @@ class LoopLagProbe:
         }
 
     async def _run(self) -> None:
-        interval = self.interval
         while True:
+            interval = self.interval
             started = time.perf_counter()
             await asyncio.sleep(interval)
             late = time.perf_counter() - started - interval

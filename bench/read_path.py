@@ -6,6 +6,9 @@ message in six) and after a quiet chat's 500 old ones, as chats share one instal
 chat's newest page, a page deep in its history (`before_id` in the middle), and the quiet
 chat's newest page. Baseline: the very SQL `MessageStorage.page` sends, with its
 arguments, run with raw asyncpg on the same database. Requests alternate engine / raw.
+Then under load: `--readers` (16) concurrent readers, each on its own connection, ask for
+the big chat's newest page back to back for `--load-duration` seconds; the baseline runs
+the same SQL from as many tasks through a pool as large as the engine's (10). p99 of each.
 `EXPLAIN (ANALYZE, BUFFERS)` of each query is printed (custom and generic plan, as a
 prepared statement may get either): they must use an index.
 
@@ -64,6 +67,10 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=100_000, help="messages in the chat")
     parser.add_argument("--samples", type=int, default=300, help="requests per case and side")
+    parser.add_argument("--readers", type=int, default=16, help="concurrent readers, under load")
+    parser.add_argument(
+        "--load-duration", type=float, default=6.0, help="seconds under load, each side"
+    )
     return parser.parse_args(argv)
 
 
@@ -141,6 +148,7 @@ async def measure(args: argparse.Namespace) -> list[Figure]:
         common.engine_process(dsn, llm.ollama_base_url) as engine,
         common.client_for(engine, 2) as setup,
         common.client_for(engine, 1, lean=True) as client,
+        common.clients_for(engine, args.readers, lean=True) as readers,
     ):
         org = await common.create_org(setup, members=2)
         alice, bob = org.members
@@ -206,6 +214,7 @@ async def measure(args: argparse.Namespace) -> list[Figure]:
                     ),
                     Figure(NAME, f"{label}: engine/raw p50", f"{eng.p(50) / raw.p(50):.1f}x"),
                 ]
+            results += await under_load(dsn, org_id, UUID(chat), bob, readers, args)
         finally:
             await conn.close()
 
@@ -222,6 +231,60 @@ async def measure(args: argparse.Namespace) -> list[Figure]:
         )
     )
     return results
+
+
+async def under_load(
+    dsn: str,
+    org_id: UUID,
+    chat: UUID,
+    reader: common.BenchUser,
+    clients: list[Any],
+    args: argparse.Namespace,
+) -> list[Figure]:
+    """The big chat's newest page, `--readers` at once: raw SQL through a pool, then the
+    engine, then both again (rounds alternate); p50/p99 of each."""
+    captured = await page_sql(org_id, chat, None)
+    query = f"/api/v1/chats/{chat}/messages?limit={PAGE}"
+    pool = await asyncpg.create_pool(dsn, min_size=10, max_size=10, reset=common.keep_session)
+    assert pool is not None
+    try:
+
+        async def raw_read(worker: int) -> None:
+            rows = await pool.fetch(captured.query, *captured.args)
+            assert len(rows) == PAGE
+
+        async def engine_read(worker: int) -> None:
+            response = await clients[worker].get(query, headers=reader.headers)
+            if response.status_code != 200:
+                raise RuntimeError(response.text)
+
+        n = args.readers
+        await common.timed_loop(raw_read, concurrency=n, duration=0.5)
+        await common.timed_loop(engine_read, concurrency=n, duration=0.5)
+        raw, eng = Stats(), Stats()
+        for _ in range(2):
+            half = args.load_duration / 2
+            raw.merge(await common.timed_loop(raw_read, concurrency=n, duration=half))
+            eng.merge(await common.timed_loop(engine_read, concurrency=n, duration=half))
+    finally:
+        await pool.close()
+    label = f"big chat, newest page, {n} readers"
+    print(f"{label}: raw SQL   {raw.describe()}")
+    print(f"{label}: engine GET {eng.describe()}")
+    return [
+        Figure(
+            NAME,
+            f"{label}: raw SQL",
+            f"{raw.rate:,.0f}/s p50 {raw.p(50):.2f} ms p99 {raw.p(99):.2f} ms",
+        ),
+        Figure(
+            NAME,
+            f"{label}: engine GET",
+            f"{eng.rate:,.0f}/s p50 {eng.p(50):.2f} ms p99 {eng.p(99):.2f} ms",
+            "no errors",
+            eng.errors == 0,
+        ),
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> list[Figure]:

@@ -30,16 +30,28 @@ Main = Callable[[Sequence[str] | None], list[Figure]]
 
 # (number, title, entry point, small arguments, full arguments)
 BENCHMARKS: list[tuple[str, str, Main, list[str], list[str]]] = [
-    ("1", "message write path", msg_write.main, ["--duration", "2", "--rounds", "2"], []),
+    (
+        "1",
+        "message write path",
+        msg_write.main,
+        ["--duration", "2", "--rounds", "2", "--db-work-ops", "200"],
+        [],
+    ),
     ("2", "AI added latency", ai_latency.main, ["--samples", "100"], []),
     (
         "3",
         "concurrency under slow LLM",
         slow_llm.main,
-        ["--invocations", "40", "--llm-delay", "1", "--idle", "2"],
+        ["--invocations", "200", "--llm-delay", "0.2", "--idle", "2"],
         [],
     ),
-    ("5", "read path", read_path.main, ["--messages", "20000", "--samples", "100"], []),
+    (
+        "5",
+        "read path",
+        read_path.main,
+        ["--messages", "20000", "--samples", "100", "--load-duration", "3"],
+        [],
+    ),
     ("6", "start-up and memory", startup.main, ["--restarts", "2", "--imports", "2"], []),
 ]
 
@@ -48,7 +60,16 @@ try:  # benchmark 4 needs the calendar scheduler (branch `calendar`)
 except ImportError:
     scheduler = None  # type: ignore[assignment]
 else:
-    BENCHMARKS.insert(3, ("4", "scheduler throughput", scheduler.main, ["--events", "2000"], []))
+    BENCHMARKS.insert(
+        3,
+        (
+            "4",
+            "scheduler throughput",
+            scheduler.main,
+            ["--events", "2000", "--agent-events", "300"],
+            [],
+        ),
+    )
 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -9,7 +9,14 @@ Engine: a live engine with its scheduler on (SCHEDULER_INTERVAL_SECONDS=0.2) fir
 a run row per occurrence, the event moved on, the notification queued in the outbox, and
 the notification dispatcher mails it. Time to fire all is first claim -> last run done
 (database clock); mailing is reported apart. Then the same with two engine processes on
-the database: every event fired once and mailed once.
+the database: every event fired once and mailed once. The two engines share one database, so
+each would also receive the other's chat-event relay notifications (LISTEN/NOTIFY); a
+firing posts no chat message, so there are next to none here.
+
+With an agent: `--agent-events` (1,000) one-time events whose firing runs an AI role
+(`role_code` = `--agent-role`, accountant: one model call to the scripted LLM, which runs
+in its own process and answers at once), then mails its answer; one engine, the
+scheduler's own concurrency (SCHEDULER_CONCURRENCY) and the LLM limit at their defaults.
 
     PYTHONPATH=src:. python bench/scheduler.py [--events 10000] [--users 100]
 """
@@ -51,6 +58,10 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--users", type=int, default=100, help="owners (one email each)")
     parser.add_argument("--processes", type=int, default=2, help="engines of the 2nd run")
     parser.add_argument("--interval", type=float, default=0.2, help="scheduler polling, s")
+    parser.add_argument(
+        "--agent-events", type=int, default=1000, help="due events that run an agent (0: none)"
+    )
+    parser.add_argument("--agent-role", default="accountant", help="the agent those events run")
     return parser.parse_args(argv)
 
 
@@ -80,26 +91,44 @@ async def prepare(dsn: str, users: int) -> tuple[UUID, list[UUID]]:
                SELECT $1, u.id, 'email', u.email, true FROM users u WHERE u.org_id = $1""",
             org_id,
         )
+        await conn.execute(
+            """INSERT INTO roles (org_id, code, name, description, agent_type, tools,
+                                  prompt_file, config)
+               SELECT $1, code, name, description, agent_type, tools, prompt_file, config
+               FROM role_templates""",
+            org_id,
+        )
         return org_id, user_ids
     finally:
         await conn.close()
 
 
-async def add_due_events(dsn: str, org_id: UUID, owners: list[UUID], count: int, tag: str) -> Any:
-    """`count` one-time events due a second ago; returns the database time of the commit."""
+async def add_due_events(
+    dsn: str,
+    org_id: UUID,
+    owners: list[UUID],
+    count: int,
+    tag: str,
+    role_code: str | None = None,
+) -> Any:
+    """`count` one-time events due a second ago (running `role_code` when given); returns
+    the database time of the commit."""
     conn = await asyncpg.connect(dsn)
     try:
         await conn.execute(
             """INSERT INTO calendar_events (org_id, owner_id, title, starts_at, kind, timezone,
-                                            next_occurrence_at, next_run_at)
+                                            next_occurrence_at, next_run_at, role_code, prompt)
                SELECT $1, ($2::uuid[])[1 + g % cardinality($2::uuid[])], $3 || ' ' || g,
                       now() - interval '1 second', 'one_time', 'UTC',
-                      now() - interval '1 second', now() - interval '1 second'
+                      now() - interval '1 second', now() - interval '1 second',
+                      $5, CASE WHEN $5::text IS NOT NULL THEN 'Какие платежи на этой неделе? ' || g
+                      END
                FROM generate_series(1, $4) g""",
             org_id,
             owners,
             f"bench {tag}",
             count,
+            role_code,
         )
         committed = await conn.fetchval("SELECT clock_timestamp()")
         await conn.execute("ANALYZE calendar_events")
@@ -134,6 +163,7 @@ async def wait_fired(dsn: str, tag: str, count: int, timeout: float) -> dict[str
             row = await conn.fetchrow(
                 """SELECT count(*) FILTER (WHERE r.status = 'done') AS done,
                           count(*) FILTER (WHERE r.status <> 'done') AS other,
+                          count(*) FILTER (WHERE r.agent_status = 'ok') AS agent_ok,
                           count(*) AS runs, count(DISTINCT r.event_id) AS events,
                           min(r.created_at) AS first_claim, max(r.finished_at) AS last_done
                    FROM calendar_event_runs r JOIN calendar_events e ON e.id = r.event_id
@@ -156,7 +186,10 @@ async def fire_with_engines(
     args: argparse.Namespace,
     processes: int,
     tag: str,
+    events: int | None = None,
+    role_code: str | None = None,
 ) -> dict[str, Any]:
+    count = args.events if events is None else events
     settings = {
         "scheduler_enabled": "true",
         "scheduler_interval_seconds": args.interval,
@@ -172,12 +205,15 @@ async def fire_with_engines(
             for _ in range(processes)
         ]
         mailed_before = len(smtp.messages)
-        committed = await add_due_events(dsn, org_id, owners, args.events, tag)
+        committed = await add_due_events(dsn, org_id, owners, count, tag, role_code)
+        cpu_before = sum(common.process_cpu_s(e.pid) for e in engines)
         started = time.perf_counter()
-        result = await wait_fired(dsn, tag, args.events, timeout=max(300.0, args.events / 10))
+        result = await wait_fired(dsn, tag, count, timeout=max(300.0, count / 10))
         fired_wall = time.perf_counter() - started
-        deadline = time.monotonic() + max(300.0, args.events / 5)
-        while len(smtp.messages) - mailed_before < args.events and time.monotonic() < deadline:
+        cpu_s = sum(common.process_cpu_s(e.pid) for e in engines) - cpu_before
+        result["cpu_ms_per_event"] = cpu_s * 1000.0 / count
+        deadline = time.monotonic() + max(300.0, count / 5)
+        while len(smtp.messages) - mailed_before < count and time.monotonic() < deadline:
             await asyncio.sleep(0.25)
         result["mailed_s"] = time.perf_counter() - started
         result["rss_mb"] = [e.rss_mb() for e in engines]
@@ -218,6 +254,28 @@ async def measure(args: argparse.Namespace) -> list[Figure]:
                 dsn, llm.ollama_base_url, smtp, org_id, owners, args, args.processes, "two"
             )
             describe(f"{args.processes} engines", two, args.events)
+            print(
+                f"note: the {args.processes} engines share one database: each receives the "
+                "others' chat-event relay notifications (firings post no chat messages)"
+            )
+        agent: dict[str, Any] | None = None
+        if args.agent_events > 0:
+            asked = len(llm.requests)
+            agent = await fire_with_engines(
+                dsn,
+                llm.ollama_base_url,
+                smtp,
+                org_id,
+                owners,
+                args,
+                1,
+                "agent",
+                events=args.agent_events,
+                role_code=args.agent_role,
+            )
+            agent["llm_requests"] = len(llm.requests) - asked
+            describe(f"one engine, @@{args.agent_role} per firing", agent, args.agent_events)
+            print(f"LLM requests: {agent['llm_requests']}; agent answers ok: {agent['agent_ok']}")
 
     engine_rate = args.events / one["fire_s"]
     raw_rate = args.events / raw_s
@@ -258,6 +316,20 @@ async def measure(args: argparse.Namespace) -> list[Figure]:
                 clean,
             )
         )
+    if agent is not None:
+        n = args.agent_events
+        figures.append(
+            Figure(
+                NAME,
+                f"engine, firings run @@{args.agent_role}: fired (agent answered, mail queued)",
+                f"{n / agent['fire_s']:,.0f} events/s ({agent['fire_s']:.2f} s; "
+                f"{agent['agent_ok']:,} agent answers, {agent['llm_requests']:,} LLM calls; "
+                f"engine CPU {agent['cpu_ms_per_event']:.1f} ms/event, without an agent "
+                f"{one['cpu_ms_per_event']:.1f})",
+                "all fired, all answered",
+                agent["done"] == n and agent["agent_ok"] == n,
+            )
+        )
     figures.append(Figure(NAME, "engine/raw fire rate", f"{ratio:.3f}"))
     return figures
 
@@ -268,7 +340,8 @@ def describe(label: str, result: dict[str, Any], events: int) -> None:
         f"{result['runs'] - result['events']} duplicate runs) in {result['fire_s']:.2f} s "
         f"from the first claim ({result['due_to_first_claim_s']:.2f} s from due to first claim); "
         f"{result['mails']} mails ({result['mail_duplicates']} duplicates) after "
-        f"{result['mailed_s']:.1f} s; engine RSS {[round(r) for r in result['rss_mb']]} MiB"
+        f"{result['mailed_s']:.1f} s; engine RSS {[round(r) for r in result['rss_mb']]} MiB; "
+        f"engine CPU {result['cpu_ms_per_event']:.2f} ms per event until all fired"
     )
 
 

@@ -4,7 +4,8 @@
 
 With BENCH_LAG_PROBE=1 the app built by `engine.app.create_app` gets a `LoopLagProbe` task
 in its event loop (started and stopped by the lifespan) and two extra routes:
-`GET /__bench/lag` (p50/p99/max of the samples so far) and `POST /__bench/lag/reset`.
+`GET /__bench/lag` (p50/p99/max of the samples so far) and
+`POST /__bench/lag/reset[?interval=<s>]` (forget the samples; sample that often from now on).
 Nothing in `src/` changes; without the variable this is exactly `rugpt serve`.
 """
 
@@ -37,8 +38,8 @@ def _instrument(create_app: Callable[..., Any]) -> Callable[..., Any]:
         async def lag() -> dict[str, float]:
             return probe.summary()
 
-        async def reset() -> dict[str, float]:
-            probe.reset()
+        async def reset(interval: float | None = None) -> dict[str, float]:
+            probe.reset(interval)
             return probe.summary()
 
         app.router.lifespan_context = lifespan

@@ -6,7 +6,14 @@ event-loop lag inside the engine (sleep overshoot, bench.serve_engine's probe) a
 `GET /health` latency seen by a client polling it, both during the run and idle before it;
 request errors; that every answer is stored; that no more than 8 LLM calls ran at once.
 
-Targets: engine loop lag p99 < 20 ms; no request errors; every answer stored.
+The loop lag is judged during the burst: from the first question sent until the last POST
+is answered and `--burst-tail` (0.5 s) after, when the engine takes the questions in and
+starts their jobs. The probe samples every `--burst-probe` (1 ms) in that window, so p99
+rests on hundreds of samples, not the few dozen a 10 ms probe gets; the rest of the run
+(the answers trickling in, 8 at a time) is sampled every 10 ms and reported beside it.
+
+Targets: engine loop lag p99 during the burst < 20 ms; no request errors; every answer
+stored.
 
     PYTHONPATH=src:. python bench/slow_llm.py [--invocations 200] [--llm-delay 5]
 """
@@ -41,6 +48,12 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--users", type=int, default=20, help="posting users (a chat each)")
     parser.add_argument("--idle", type=float, default=5.0, help="seconds of idle measurement")
     parser.add_argument("--health-interval", type=float, default=0.05, help="seconds")
+    parser.add_argument(
+        "--burst-probe", type=float, default=0.001, help="lag probe interval in the burst, s"
+    )
+    parser.add_argument(
+        "--burst-tail", type=float, default=0.5, help="seconds of the burst after the last POST"
+    )
     return parser.parse_args(argv)
 
 
@@ -100,7 +113,7 @@ async def measure(args: argparse.Namespace) -> tuple[list[Figure], float]:
         idle_lag = (await client.get("/__bench/lag")).json()
 
         # the run: every question posted at once, then wait for every answer
-        await client.post("/__bench/lag/reset")
+        await client.post("/__bench/lag/reset", params={"interval": args.burst_probe})
         bench_lag.reset()
         stop = asyncio.Event()
         load_task = asyncio.create_task(poll_health(health_client, args.health_interval, stop))
@@ -126,7 +139,9 @@ async def measure(args: argparse.Namespace) -> tuple[list[Figure], float]:
 
         await asyncio.gather(*(ask(i) for i in range(args.invocations)))
         posted_s = time.perf_counter() - run_started
+        await asyncio.sleep(args.burst_tail)
         burst_lag = (await client.get("/__bench/lag")).json()  # while the questions came in
+        await client.post("/__bench/lag/reset", params={"interval": 0.01})
 
         deadline = time.monotonic() + args.invocations / LIMIT * args.llm_delay * 2 + 60
         conn = await asyncpg.connect(dsn)
@@ -159,9 +174,11 @@ async def measure(args: argparse.Namespace) -> tuple[list[Figure], float]:
         f"(POST p50 {posts.p(50):.1f} ms p99 {posts.p(99):.1f} ms, errors {posts.errors}); "
         f"all answered after {run_s:.1f} s (ideal with {LIMIT} at a time: {ideal_s:.1f} s)"
     )
-    print(f"engine loop lag idle: {fmt_lag(idle_lag)}; during run: {fmt_lag(load_lag)}")
+    print(f"engine loop lag idle: {fmt_lag(idle_lag)}; after the burst: {fmt_lag(load_lag)}")
     print(
-        f"engine loop lag while the {args.invocations} questions were posted: {fmt_lag(burst_lag)}"
+        f"engine loop lag during the burst ({posted_s + args.burst_tail:.2f} s: the "
+        f"{args.invocations} questions posted, +{args.burst_tail} s; probe every "
+        f"{args.burst_probe * 1000:g} ms): {fmt_lag(burst_lag)}"
     )
     print(f"bench process loop lag during run: {fmt_lag(bench_lag.summary())}")
     print(f"/health idle: {idle_health.describe()}")
@@ -169,7 +186,7 @@ async def measure(args: argparse.Namespace) -> tuple[list[Figure], float]:
     print(
         f"LLM calls at once, most: {max_in_flight}; engine RSS after the run: {rss_after:.0f} MiB"
     )
-    lag_p99 = float(load_lag["p99_ms"])
+    lag_p99 = float(burst_lag["p99_ms"])
     figures = [
         Figure(NAME, "loop lag p99 idle", f"{idle_lag['p99_ms']:.2f} ms"),
         Figure(
@@ -191,8 +208,14 @@ async def measure(args: argparse.Namespace) -> tuple[list[Figure], float]:
         Figure(NAME, "engine RSS after the run", f"{rss_after:.0f} MiB"),
         Figure(
             NAME,
-            "loop lag p99 during run",
-            f"{lag_p99:.2f} ms",
+            "loop lag p99 after the burst (10 ms probe)",
+            f"{load_lag['p99_ms']:.2f} ms ({int(load_lag['samples'])} samples)",
+        ),
+        Figure(
+            NAME,
+            "loop lag p99 during the burst",
+            f"{lag_p99:.2f} ms ({int(burst_lag['samples'])} samples, {posted_s:.2f} s "
+            f"+ {args.burst_tail} s)",
             f"< {TARGET_LAG_P99_MS:.0f} ms",
             lag_p99 < TARGET_LAG_P99_MS,
         ),

@@ -129,10 +129,11 @@ async def measure(args: argparse.Namespace) -> list[Figure]:
                     "LOADS": str(args.loads),
                 }
             )
+        sent_pieces = llm.sent_pieces
     # A chain role calls the model once per step and streams only the last call to the
     # chat, so each token's send time is that of its last sending.
     sent_at: dict[int, float] = {}
-    for at, piece in llm.sent_pieces:
+    for at, piece in sent_pieces:
         for match in TOKEN.finditer(piece):
             sent_at[int(match.group(1))] = at
     latencies = [
