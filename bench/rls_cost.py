@@ -47,7 +47,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 async def seed(dsn: str, orgs: int, messages: int) -> list[tuple[UUID, UUID, UUID]]:
     """(org, user, chat) per organization; the first chat holds `messages` messages."""
-    from engine.storage.migrations import apply_migrations
+    from engine.storage.postgres.migrations import apply_migrations
 
     conn = await asyncpg.connect(dsn)
     try:
@@ -126,7 +126,7 @@ def storage_calls(db: Any, tenants: list[tuple[UUID, UUID, UUID]]) -> dict[str, 
 
 
 async def measure(args: argparse.Namespace) -> list[Figure]:
-    from engine.storage.database import Database, create_pool
+    from engine.storage.postgres.database import Database, create_pool
 
     class NoContext(Database):
         """The engine before row-level security: a pooled connection as it is."""

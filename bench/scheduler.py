@@ -67,7 +67,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 async def prepare(dsn: str, users: int) -> tuple[UUID, list[UUID]]:
     """Migrate the database and add an organization whose users each have an email channel."""
-    from engine.storage.migrations import apply_migrations
+    from engine.storage.postgres.migrations import apply_migrations
 
     conn = await asyncpg.connect(dsn)
     try:

@@ -74,7 +74,7 @@ async def _database_dsn(settings: Settings) -> AsyncIterator[str]:
     if not settings.uses_embedded_db:
         yield settings.database_url
         return
-    from engine.storage.embedded import EmbeddedPostgres
+    from engine.storage.postgres.embedded import EmbeddedPostgres
 
     embedded = EmbeddedPostgres(settings.data_dir)
     dsn = await embedded.start()
@@ -104,7 +104,7 @@ def _serve(settings: Settings) -> int:
 
 
 async def _migrate(settings: Settings) -> int:
-    from engine.storage.migrations import apply_migrations, discover
+    from engine.storage.postgres.migrations import apply_migrations, discover
 
     try:
         async with _database_dsn(settings) as dsn:
@@ -212,7 +212,7 @@ def _check_config(settings: Settings) -> bool:
 
 
 async def _check_database(settings: Settings) -> bool:
-    from engine.storage.migrations import pending_migrations
+    from engine.storage.postgres.migrations import pending_migrations
 
     where = (
         f"embedded in {(settings.data_dir / 'pg').resolve()}"

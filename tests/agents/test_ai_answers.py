@@ -347,8 +347,8 @@ async def test_work_left_by_a_dead_process_is_resumed_or_failed(
     session_llm: ScriptedLLM,
     database_url: str,  # type: ignore[no-untyped-def]
 ) -> None:
-    from engine.storage.database import Database, create_pool
     from engine.storage.messages import MessageStorage
+    from engine.storage.postgres.database import Database, create_pool
 
     session_llm.reset()
     session_llm.queue(Reply.hang(), Reply.hang())

@@ -12,7 +12,7 @@ import bcrypt
 import httpx
 import pytest
 
-from engine.storage.migrations import discover
+from engine.storage.postgres.migrations import discover
 from tests.deploy.conftest import engine_settings
 from tests.support.model_server import ModelListServer
 from tests.support.processes import engine_env, run_cli, running_engine, wait_until

@@ -14,7 +14,7 @@ import pytest
 from fastapi import FastAPI
 
 from engine.services.engine import EngineService
-from engine.storage.tenancy import APP_ROLE
+from engine.storage.postgres.tenancy import APP_ROLE
 from tests.support.api import USER_PASSWORD, Account, Api, Org, create_chat
 from tests.support.figures import record
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import asyncpg
 
-from engine.storage.database import Database, create_pool
 from engine.storage.messages import MessageStorage
+from engine.storage.postgres.database import Database, create_pool
 
 
 async def test_claim_does_not_leave_synchronous_commit_off(

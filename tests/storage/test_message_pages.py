@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from engine.storage.messages import MessageStorage
-from engine.storage.tenancy import APP_ROLE
+from engine.storage.postgres.tenancy import APP_ROLE
 
 
 class _Capture:

@@ -5,7 +5,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from engine.storage.migrations import MIGRATIONS_DIR, apply_migrations, discover
+from engine.storage.postgres.migrations import MIGRATIONS_DIR, apply_migrations, discover
 from tests.support.database import create_database, drop_database
 
 

@@ -3,7 +3,7 @@ transaction: asyncpg still rolls an unfinished one back itself."""
 
 from __future__ import annotations
 
-from engine.storage.database import create_pool
+from engine.storage.postgres.database import create_pool
 
 
 async def test_release_sends_nothing_but_a_needed_rollback(database_url: str) -> None:

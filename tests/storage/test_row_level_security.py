@@ -21,9 +21,9 @@ import pytest
 from fastapi import FastAPI
 
 from engine.storage.audit import purge_older_than
-from engine.storage.database import Database, create_pool
-from engine.storage.migrations import apply_migrations
-from engine.storage.tenancy import (
+from engine.storage.postgres.database import Database, create_pool
+from engine.storage.postgres.migrations import apply_migrations
+from engine.storage.postgres.tenancy import (
     APP_ROLE,
     APPEND_ONLY_TABLES,
     POLICY,

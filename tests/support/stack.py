@@ -24,7 +24,7 @@ from fastapi import FastAPI
 from engine.config import Settings
 from engine.models.calendar import AgentRunOutcome
 from engine.services.engine import EngineService
-from engine.storage.migrations import apply_migrations
+from engine.storage.postgres.migrations import apply_migrations
 from tests.conftest import SYSTEM_ADMIN_PASSWORD, running_app
 from tests.fakes import FakeSMTP, FakeTelegram
 from tests.support.api import Account, Api

@@ -16,7 +16,7 @@ from engine.models.audit import AuditEntry, AuditQuery
 from engine.models.user import User
 from engine.services.identity.access import require_org_admin
 from engine.storage.audit import AuditStorage
-from engine.storage.database import Executor
+from engine.storage.postgres.database import Executor
 
 
 class AuditTrail:

@@ -54,18 +54,18 @@ from engine.storage.audit import AuditStorage
 from engine.storage.auth_tokens import LoginFailureStorage, RefreshTokenStorage
 from engine.storage.calendar import CalendarRunStorage, CalendarStorage
 from engine.storage.chats import ChatStorage
-from engine.storage.clock import DatabaseClock
-from engine.storage.database import Database, create_pool
 from engine.storage.documents import DocumentStorage
-from engine.storage.embedded import EmbeddedPostgres
 from engine.storage.messages import MessageStorage
-from engine.storage.migrations import apply_migrations
 from engine.storage.notifications import (
     ChannelStorage,
     NotificationLogStorage,
     NotificationStorage,
 )
 from engine.storage.organizations import OrganizationStorage
+from engine.storage.postgres.clock import DatabaseClock
+from engine.storage.postgres.database import Database, create_pool
+from engine.storage.postgres.embedded import EmbeddedPostgres
+from engine.storage.postgres.migrations import apply_migrations
 from engine.storage.proposals import ProposalStorage
 from engine.storage.roles import RoleStorage
 from engine.storage.telegram import TelegramLinkStorage, TelegramUpdateStorage

@@ -10,7 +10,7 @@ from engine.errors import DB_UNAVAILABLE_ERRORS
 from engine.llm.gate import LLMGate
 from engine.llm.local_server import LocalLLMServer
 from engine.llm.probe import LLMProbe
-from engine.storage.database import Database
+from engine.storage.postgres.database import Database
 
 
 class HealthService:

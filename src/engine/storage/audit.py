@@ -8,7 +8,7 @@ from uuid import UUID
 import asyncpg
 
 from engine.models.audit import AuditEntry, AuditQuery
-from engine.storage.database import Database, Executor
+from engine.storage.postgres.database import Database, Executor
 
 _COLUMNS = (
     "id, org_id, at, actor_id, action, target_type, target_id, details, request_id, client_ip"

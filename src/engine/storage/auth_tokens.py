@@ -6,7 +6,7 @@ from datetime import datetime
 from uuid import UUID
 
 from engine.models.auth import RefreshTokenRecord
-from engine.storage.database import Database, Executor
+from engine.storage.postgres.database import Database, Executor
 
 
 class RefreshTokenStorage:

@@ -7,7 +7,7 @@ from typing import Any
 from uuid import UUID
 
 from engine.models.calendar import CalendarEvent, EventRun, RunStatus
-from engine.storage.database import Database, Executor
+from engine.storage.postgres.database import Database, Executor
 
 _COLUMNS = (
     "id, org_id, owner_id, title, description, starts_at, ends_at, kind, cron, timezone, "

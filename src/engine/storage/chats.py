@@ -3,7 +3,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from engine.models.chat import Chat, ChatKind, LastMessage
-from engine.storage.database import Database, Executor
+from engine.storage.postgres.database import Database, Executor
 
 _CHAT = (
     "c.id, c.org_id, c.kind, c.title, c.created_by, c.is_archived, c.last_message_at, "

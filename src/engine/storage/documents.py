@@ -3,7 +3,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from engine.models.document import Document, DocumentHit
-from engine.storage.database import Database, Executor
+from engine.storage.postgres.database import Database, Executor
 
 
 class DocumentStorage:

@@ -4,7 +4,7 @@ from typing import Any
 from uuid import UUID
 
 from engine.models.chat import AIJob, Message
-from engine.storage.database import Database, Executor
+from engine.storage.postgres.database import Database, Executor
 
 _COLUMNS = (
     "id, org_id, chat_id, author_id, role_code, kind, content, reply_to_id, ai_status, "

@@ -14,7 +14,7 @@ from engine.models.notification import (
     NotificationStatus,
     TelegramLink,
 )
-from engine.storage.database import Database, Executor
+from engine.storage.postgres.database import Database, Executor
 
 _CHANNEL_COLUMNS = (
     "id, org_id, user_id, type, address, priority, enabled, verified, created_at, updated_at"

@@ -3,7 +3,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from engine.models.organization import Organization
-from engine.storage.database import Database, Executor
+from engine.storage.postgres.database import Database, Executor
 
 _COLUMNS = "id, slug, name, is_system, is_active, created_at, updated_at"
 

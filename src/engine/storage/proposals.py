@@ -6,7 +6,7 @@ from typing import Any
 from uuid import UUID
 
 from engine.models.proposal import PlannedWrite, Proposal, ProposalStatus
-from engine.storage.database import Database, Executor
+from engine.storage.postgres.database import Database, Executor
 
 _COLUMNS = (
     "id, org_id, chat_id, message_id, calendar_run_id, requested_by, role_code, tool, action, "

@@ -3,7 +3,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from engine.models.role import Role
-from engine.storage.database import Database, Executor
+from engine.storage.postgres.database import Database, Executor
 
 _COLUMNS = "id, org_id, code, name, description, agent_type, tools, prompt_file, config, is_active"
 

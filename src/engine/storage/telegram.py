@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from engine.storage.database import Database, Executor
+from engine.storage.postgres.database import Database, Executor
 
 
 class TelegramLinkStorage:

@@ -4,7 +4,7 @@ from typing import Any
 from uuid import UUID
 
 from engine.models.user import AccessRole, Credentials, User
-from engine.storage.database import Database, Executor
+from engine.storage.postgres.database import Database, Executor
 
 _COLUMNS = "id, org_id, username, email, full_name, role, is_active, created_at, updated_at"
 _UPDATABLE = {"email", "full_name", "role", "is_active", "password_hash"}

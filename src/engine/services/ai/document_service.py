@@ -9,8 +9,8 @@ from engine.models.document import Document
 from engine.models.user import User
 from engine.services.audit_service import AuditTrail
 from engine.services.identity.access import require_org_admin
-from engine.storage.database import Database
 from engine.storage.documents import DocumentStorage
+from engine.storage.postgres.database import Database
 
 CHUNK_CHARS = 1200
 CHUNK_OVERLAP = 150

@@ -32,8 +32,8 @@ from engine.services.audit_service import AuditTrail
 from engine.services.calendar.calendar_service import CalendarService
 from engine.services.chats.events import ChatEvent, ChatEventBus, EventType
 from engine.storage.chats import ChatStorage
-from engine.storage.database import Database, Executor
 from engine.storage.messages import MessageStorage
+from engine.storage.postgres.database import Database, Executor
 from engine.storage.proposals import ProposalStorage
 
 log = logging.getLogger(__name__)

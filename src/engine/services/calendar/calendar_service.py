@@ -30,8 +30,8 @@ from engine.models.user import User
 from engine.services.audit_service import AuditTrail
 from engine.services.calendar.recurrence import Schedule, ScheduleError, aware, parse_zone
 from engine.storage.calendar import CalendarRunStorage, CalendarStorage
-from engine.storage.clock import DatabaseClock
-from engine.storage.database import Database, Executor
+from engine.storage.postgres.clock import DatabaseClock
+from engine.storage.postgres.database import Database, Executor
 from engine.storage.roles import RoleStorage
 from engine.storage.users import UserStorage
 

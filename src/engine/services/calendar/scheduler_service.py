@@ -35,8 +35,8 @@ from engine.models.calendar import (
 from engine.services.calendar.recurrence import Schedule
 from engine.services.notifications.notification_service import NotificationService
 from engine.storage.calendar import CalendarRunStorage, CalendarStorage
-from engine.storage.clock import DatabaseClock
-from engine.storage.database import Database
+from engine.storage.postgres.clock import DatabaseClock
+from engine.storage.postgres.database import Database
 from engine.storage.users import UserStorage
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from engine.models.user import User
 from engine.services.audit_service import AuditTrail
 from engine.services.chats.events import ChatEvent, ChatEventBus, EventType
 from engine.storage.chats import ChatStorage
-from engine.storage.database import Database, Executor
+from engine.storage.postgres.database import Database, Executor
 from engine.storage.users import UserStorage
 
 log = logging.getLogger(__name__)

@@ -30,8 +30,8 @@ import asyncpg
 from engine.errors import DB_UNAVAILABLE_ERRORS
 from engine.models.access import Revocation, RevocationReason
 from engine.services.chats.events import PROPOSAL_EVENTS, ChatEvent, ChatEventBus, EventType
-from engine.storage.database import Scope
 from engine.storage.messages import MessageStorage
+from engine.storage.postgres.database import Scope
 
 log = logging.getLogger(__name__)
 

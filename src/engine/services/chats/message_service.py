@@ -14,8 +14,8 @@ from engine.services.audit_service import AuditTrail
 from engine.services.chats.events import ChatEvent, ChatEventBus, EventType
 from engine.services.chats.mentions import ParsedMentions, parse_mentions
 from engine.storage.chats import ChatStorage
-from engine.storage.database import Database
 from engine.storage.messages import MessageStorage
+from engine.storage.postgres.database import Database
 from engine.storage.roles import RoleStorage
 from engine.storage.users import UserStorage
 

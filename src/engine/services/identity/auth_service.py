@@ -16,8 +16,8 @@ from engine.services.audit_service import AuditTrail
 from engine.services.identity.passwords import PasswordHasher
 from engine.services.identity.tokens import ACCESS, REFRESH, TokenCodec, hash_token
 from engine.storage.auth_tokens import LoginFailureStorage, RefreshTokenStorage
-from engine.storage.database import Database
 from engine.storage.organizations import OrganizationStorage
+from engine.storage.postgres.database import Database
 from engine.storage.users import UserStorage
 
 log = logging.getLogger(__name__)

@@ -13,8 +13,8 @@ from engine.models.organization import Organization
 from engine.models.user import AccessRole, User
 from engine.services.identity.access import require_system_admin
 from engine.services.identity.user_service import NewUser, UserService
-from engine.storage.database import Database, Executor
 from engine.storage.organizations import OrganizationStorage
+from engine.storage.postgres.database import Database, Executor
 from engine.storage.roles import RoleStorage
 
 log = logging.getLogger(__name__)

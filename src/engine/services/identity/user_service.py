@@ -15,7 +15,7 @@ from engine.services.audit_service import AuditTrail
 from engine.services.identity.access import require_org_admin
 from engine.services.identity.passwords import PasswordHasher, password_problem
 from engine.storage.auth_tokens import RefreshTokenStorage
-from engine.storage.database import Database, Executor
+from engine.storage.postgres.database import Database, Executor
 from engine.storage.users import UserStorage
 
 log = logging.getLogger(__name__)

@@ -37,9 +37,9 @@ from engine.notifications.base import BaseSender, DeliveryError
 from engine.notifications.telegram import is_chat_address
 from engine.services.audit_service import AuditTrail
 from engine.services.identity.access import require_org_admin
-from engine.storage.clock import DatabaseClock
-from engine.storage.database import Database, Executor
 from engine.storage.notifications import ChannelStorage, NotificationLogStorage, NotificationStorage
+from engine.storage.postgres.clock import DatabaseClock
+from engine.storage.postgres.database import Database, Executor
 from engine.storage.users import UserStorage
 
 log = logging.getLogger(__name__)

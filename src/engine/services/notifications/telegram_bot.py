@@ -27,9 +27,9 @@ from engine.notifications.base import DeliveryError
 from engine.notifications.telegram import TelegramSender
 from engine.services.audit_service import AuditTrail
 from engine.services.calendar.scheduler_service import ProactiveAgentRunner, run_agent_safely
-from engine.storage.clock import DatabaseClock
-from engine.storage.database import Database
 from engine.storage.notifications import ChannelStorage
+from engine.storage.postgres.clock import DatabaseClock
+from engine.storage.postgres.database import Database
 from engine.storage.telegram import TelegramLinkStorage, TelegramUpdateStorage
 
 log = logging.getLogger(__name__)

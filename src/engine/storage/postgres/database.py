@@ -27,7 +27,7 @@ from uuid import UUID
 
 import asyncpg
 
-from engine.storage.tenancy import APP_ROLE
+from engine.storage.postgres.tenancy import APP_ROLE
 
 SystemPath = Literal[
     "login",  # find an account by username or e-mail across organizations

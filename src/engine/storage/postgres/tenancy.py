@@ -11,7 +11,7 @@ table a later migration adds is covered as soon as it has an `org_id` column:
 - every table with an `org_id` column has ROW LEVEL SECURITY enabled and forced, and the
   policy `tenant_isolation_N` (N counts its versions): a row is visible and writable only
   when its `org_id` is the session's `app.org_id`, or when the session set
-  `app.bypass_tenant` to `on` (the named cross-org paths of `storage/database.py`).
+  `app.bypass_tenant` to `on` (the named cross-org paths of `storage/postgres/database.py`).
 """
 
 from __future__ import annotations

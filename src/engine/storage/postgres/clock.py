@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from engine.storage.database import Database, Executor
+from engine.storage.postgres.database import Database, Executor
 
 
 class DatabaseClock:

@@ -10,7 +10,7 @@ from pathlib import Path
 import asyncpg
 
 from engine.config import PACKAGE_DIR
-from engine.storage.tenancy import APP_ROLE, ensure_tenancy
+from engine.storage.postgres.tenancy import APP_ROLE, ensure_tenancy
 
 log = logging.getLogger(__name__)
 
