@@ -7,8 +7,6 @@ they skip only when `llama_cpp` cannot be imported. Answers are kept short
 
 from __future__ import annotations
 
-import asyncio
-import json
 import os
 import re
 import signal
@@ -16,7 +14,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from engine.config import Settings
@@ -26,6 +23,7 @@ from tests.conftest import SYSTEM_ADMIN_PASSWORD, running_app
 from tests.fakes._uvicorn import UvicornRunner
 from tests.fakes.waiting import wait_for
 from tests.support.api import Api, create_chat, post_message, wait_ai_message
+from tests.support.sse import EventStream
 
 needs_llama_cpp = pytest.mark.skipif(
     not llama_cpp_installed(),
@@ -105,36 +103,31 @@ async def test_lawyer_answers_in_a_chat_through_the_managed_server(
         server = UvicornRunner(app)
         port = await server.start()
         try:
-            async with (
-                httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=120) as live,
-                live.stream("GET", f"/api/v1/chats/{chat['id']}/events", headers=bob.headers) as s,
-            ):
-                kind = None
-                posted: dict[str, Any] | None = None
-                async with asyncio.timeout(400):
-                    async for line in s.aiter_lines():
-                        if line.startswith("event:"):
-                            kind = line.split(":", 1)[1].strip()
-                        elif line.startswith("data:") and kind:
-                            data = json.loads(line.split(":", 1)[1])
-                            events.append((kind, data))
-                            if kind == "ready":
-                                posted = await post_message(
-                                    client,
-                                    alice,
-                                    chat["id"],
-                                    "@@lawyer можно ли уволить работника?",
-                                )
-                            if (
-                                kind == "message.updated"
-                                and posted
-                                and data["id"] == posted["ai_message_ids"][0]
-                                and data["ai_status"] in ("done", "failed")
-                            ):
-                                break
+            async with EventStream(
+                f"http://127.0.0.1:{port}", f"/api/v1/chats/{chat['id']}/events", bob.headers
+            ) as stream:
+                posted = await post_message(
+                    client, alice, chat["id"], "@@lawyer можно ли уволить работника?"
+                )
+                answer_id = posted["ai_message_ids"][0]
+
+                def finished() -> bool:
+                    return any(
+                        kind == "message.updated"
+                        and data["id"] == answer_id
+                        and data["ai_status"] in ("done", "failed")
+                        for kind, data in stream.events
+                    )
+
+                await stream.wait(finished, timeout=400)
+                events.extend(stream.events)
         finally:
             await server.stop()
-    final = events[-1][1]
+    final = next(
+        data
+        for kind, data in reversed(events)
+        if kind == "message.updated" and data["id"] == answer_id
+    )
     assert final["ai_status"] == "done", final
     assert final["content"].strip() and CYRILLIC.search(final["content"]), final["content"]
     tokens = "".join(d["delta"] for k, d in events if k == "ai.token")
