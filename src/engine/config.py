@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -20,6 +20,31 @@ log = logging.getLogger(__name__)
 
 class SettingsError(ValueError):
     """A setting makes start-up impossible; the message says which and why."""
+
+
+class LLMBackend(BaseModel):
+    """One model server of the fleet (an entry of `LLM_BACKENDS`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+    provider: Literal["ollama", "openai", "local"] = "ollama"
+    base_url: str = Field(min_length=1)
+    model: str = Field(min_length=1)
+    capacity: int = Field(ge=1, le=10000)
+    """Generations the server runs at once, counted across every engine process."""
+    weight: float = Field(1.0, gt=0)
+    api_key: SecretStr = SecretStr("not-needed")
+
+    def public(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "provider": self.provider,
+            "base_url": self.base_url,
+            "model": self.model,
+            "capacity": self.capacity,
+            "weight": self.weight,
+        }
 
 
 class Settings(BaseSettings):
@@ -70,6 +95,8 @@ class Settings(BaseSettings):
     llm_max_concurrency: int = Field(2, ge=1)
     llm_temperature: float = 0.2
     llm_health_timeout_seconds: float = 2.0
+    # The fleet; empty = the one backend the LLM_* settings above describe ("default").
+    llm_backends: list[LLMBackend] = Field(default_factory=list)
     llm_history_messages: int = Field(20, ge=1)
     llm_history_chars: int = Field(12000, ge=500)
 
@@ -87,6 +114,14 @@ class Settings(BaseSettings):
     ai_max_attempts: int = Field(3, ge=1)
     ai_recovery_interval_seconds: float = Field(30.0, gt=0)
     ai_recovery_enabled: bool = True
+    # false on a replica that only serves HTTP: another process (`rugpt worker`) answers
+    ai_worker_enabled: bool = True
+    ai_poll_interval_seconds: float = Field(1.0, gt=0)
+    ai_proactive_aging_seconds: float = Field(120.0, ge=0)
+    ai_backend_eject_after: int = Field(3, ge=1)
+    ai_backend_backoff_seconds: float = Field(10.0, gt=0)
+    ai_backend_backoff_max_seconds: float = Field(300.0, gt=0)
+    ai_backend_health_interval_seconds: float = Field(15.0, gt=0)
 
     events_relay_enabled: bool = True
 
@@ -139,6 +174,13 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
+        names = [b.name for b in self.llm_backends]
+        if len(set(names)) != len(names):
+            raise SettingsError("LLM_BACKENDS: every backend needs a name of its own")
+        if any(b.provider == "local" for b in self.llm_backends):
+            raise SettingsError(
+                "LLM_BACKENDS: the managed local model is LLM_PROVIDER=local, not a fleet entry"
+            )
         if self.db_pool_min > self.db_pool_max:
             raise SettingsError("DB_POOL_MIN must not exceed DB_POOL_MAX")
         if self.scheduler_lease_seconds <= self.scheduler_agent_timeout_seconds:
@@ -164,10 +206,26 @@ class Settings(BaseSettings):
         return self.jwt_secret.get_secret_value()
 
     @property
+    def backends(self) -> list[LLMBackend]:
+        """The fleet: `LLM_BACKENDS`, or the single server of the LLM_* settings."""
+        if self.llm_backends:
+            return self.llm_backends
+        return [
+            LLMBackend(
+                name="default",
+                provider=self.llm_provider,
+                base_url=self.llm_base_url,
+                model=self.llm_model,
+                capacity=self.llm_max_concurrency,
+                api_key=self.llm_api_key,
+            )
+        ]
+
+    @property
     def ai_job_slots(self) -> int:
-        """AI answers worked on at once; by default as many as concurrent LLM calls, so an
-        answer is `running` only while the model is really working on it."""
-        return self.ai_max_concurrent_jobs or self.llm_max_concurrency
+        """AI answers this process works on at once; by default the fleet's whole capacity
+        (the database's slots are the real limit, across processes)."""
+        return self.ai_max_concurrent_jobs or sum(b.capacity for b in self.backends)
 
     @property
     def uses_embedded_db(self) -> bool:

@@ -6,7 +6,7 @@ from typing import Any
 
 import asyncpg
 
-from engine.storage.messages import MessageStorage
+from engine.storage.ai_queue import AIQueueStorage
 from engine.storage.postgres.database import Database, create_pool
 
 
@@ -41,14 +41,36 @@ async def test_claim_does_not_leave_synchronous_commit_off(
             )
         engine_pool = await create_pool(database_url, min_size=1, max_size=1, command_timeout=10)
         try:
-            storage = MessageStorage(Database(engine_pool))
-            job = await storage.claim_ai_job(message_id, 30)
-            assert job is not None and job.attempts == 1 and job.role_code == "hr"
-            assert await storage.claim_ai_job(message_id, 30) is None, "claimed once only"
+            storage = AIQueueStorage(Database(engine_pool))
+            await storage.register_backends(
+                [
+                    dict(
+                        name="claim-probe",
+                        provider="ollama",
+                        base_url="http://x",
+                        model="m",
+                        capacity=1,
+                        weight=1.0,
+                    )
+                ]
+            )
+
+            async def claim() -> object:
+                return await storage.claim(
+                    "probe",
+                    backends=["claim-probe"],
+                    aging_seconds=1,
+                    lease_seconds=30,
+                    only_messages=[message_id],
+                )
+
+            job = await claim()
+            assert job is not None and job.attempts == 1 and job.message_id == message_id
+            assert await claim() is None, "claimed once only"
             assert await engine_pool.fetchval("SHOW synchronous_commit") == "on"
         finally:
             await engine_pool.close()
-        status = await pool.fetchval("SELECT ai_status FROM messages WHERE id = $1", message_id)
+        status = await pool.fetchval("SELECT status FROM ai_jobs WHERE message_id = $1", message_id)
         assert status == "running"
     finally:
         await pool.close()

@@ -14,7 +14,7 @@ from engine.agents.graphs.multi_agent import run_multi_agent
 from engine.agents.graphs.simple import run_simple
 from engine.agents.prompt_cache import PromptCache
 from engine.agents.tools.registry import ToolRegistry
-from engine.llm.gate import LLMGate
+from engine.llm.gate import ChatGate
 from engine.models.role import AgentType, Role
 from engine.storage.roles import RoleStorage
 
@@ -28,7 +28,7 @@ GRAPH_RUNNERS: dict[AgentType, GraphRunner] = {
 class AgentExecutor:
     def __init__(
         self,
-        gate: LLMGate,
+        gate: ChatGate,
         prompts: PromptCache,
         roles: RoleStorage,
         tools: ToolRegistry,

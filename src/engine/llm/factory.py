@@ -1,25 +1,27 @@
-"""One chat-model client per process, chosen by settings. `local` is the OpenAI-compatible
-client pointed at the managed llama.cpp server (its address is filled in at start)."""
+"""One chat-model client per model server, chosen by its provider. `local` is the
+OpenAI-compatible client pointed at the managed llama.cpp server."""
 
 from __future__ import annotations
 
 from langchain_core.language_models import BaseChatModel
 
-from engine.config import Settings
+from engine.config import LLMBackend, Settings
 
 
-def build_chat_model(settings: Settings) -> BaseChatModel:
-    if settings.llm_provider in ("openai", "local"):
+def build_chat_model(settings: Settings, backend: LLMBackend | None = None) -> BaseChatModel:
+    """The client of `backend` (by default the fleet's first server)."""
+    backend = backend or settings.backends[0]
+    if backend.provider in ("openai", "local"):
         from langchain_openai import ChatOpenAI
 
         # llama.cpp's server reads `max_tokens`, not the `max_completion_tokens` LangChain sends
         extra_body = (
-            {"max_tokens": settings.local_max_tokens} if settings.llm_provider == "local" else None
+            {"max_tokens": settings.local_max_tokens} if backend.provider == "local" else None
         )
         return ChatOpenAI(
-            model=settings.llm_model,
-            base_url=settings.llm_base_url,
-            api_key=settings.llm_api_key,
+            model=backend.model,
+            base_url=backend.base_url,
+            api_key=backend.api_key,
             temperature=settings.llm_temperature,
             timeout=settings.llm_timeout_seconds,
             max_retries=0,
@@ -29,8 +31,8 @@ def build_chat_model(settings: Settings) -> BaseChatModel:
     from langchain_ollama import ChatOllama
 
     return ChatOllama(
-        model=settings.llm_model,
-        base_url=settings.llm_base_url,
+        model=backend.model,
+        base_url=backend.base_url,
         temperature=settings.llm_temperature,
         client_kwargs={"timeout": settings.llm_timeout_seconds},
     )

@@ -8,7 +8,7 @@ import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from langchain_core.exceptions import OutputParserException
@@ -54,6 +54,18 @@ class LLMError(Exception):
 
     def to_meta(self) -> dict[str, Any]:
         return {"llm_error": {"kind": self.kind.value, "detail": self.detail}}
+
+
+class ChatGate(Protocol):
+    """What agents call the model through: one gate, or the fleet routing to one."""
+
+    async def complete(
+        self,
+        messages: Sequence[BaseMessage],
+        *,
+        tools: Sequence[dict[str, Any]] | None = None,
+        on_token: TokenCallback | None = None,
+    ) -> AIMessage: ...
 
 
 class LLMGate:

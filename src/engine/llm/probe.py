@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from engine.config import Settings
+from engine.config import LLMBackend, Settings
 from engine.llm.providers.ollama import list_ollama_models, list_openai_models
 
 
@@ -28,8 +28,15 @@ def model_matches(wanted: str, available: list[str]) -> bool:
 
 
 class LLMProbe:
-    def __init__(self, settings: Settings, client: httpx.AsyncClient, ttl_seconds: float = 15.0):
+    def __init__(
+        self,
+        settings: Settings,
+        client: httpx.AsyncClient,
+        ttl_seconds: float = 15.0,
+        backend: LLMBackend | None = None,
+    ):
         self.settings = settings
+        self.backend = backend or settings.backends[0]
         self.client = client
         self.ttl = ttl_seconds
         self._cached: tuple[float, LLMStatus] | None = None
@@ -44,24 +51,22 @@ class LLMProbe:
             return status
 
     async def _check(self) -> LLMStatus:
-        s = self.settings
+        b = self.backend
         try:
-            async with asyncio.timeout(s.llm_health_timeout_seconds):
-                if s.llm_provider == "ollama":
-                    models = await list_ollama_models(self.client, s.llm_base_url)
+            async with asyncio.timeout(self.settings.llm_health_timeout_seconds):
+                if b.provider == "ollama":
+                    models = await list_ollama_models(self.client, b.base_url)
                 else:
                     models = await list_openai_models(
-                        self.client, s.llm_base_url, s.llm_api_key.get_secret_value()
+                        self.client, b.base_url, b.api_key.get_secret_value()
                     )
         except (httpx.HTTPError, TimeoutError, ValueError) as exc:
             return LLMStatus(
-                s.llm_provider,
-                s.llm_base_url,
-                s.llm_model,
+                b.provider,
+                b.base_url,
+                b.model,
                 False,
                 False,
                 error=f"{type(exc).__name__}: {exc}"[:300],
             )
-        return LLMStatus(
-            s.llm_provider, s.llm_base_url, s.llm_model, True, model_matches(s.llm_model, models)
-        )
+        return LLMStatus(b.provider, b.base_url, b.model, True, model_matches(b.model, models))

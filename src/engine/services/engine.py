@@ -22,6 +22,7 @@ from engine.agents.tools.role_call import role_call_tool
 from engine.agents.tools.web import web_tool
 from engine.config import Settings
 from engine.llm.factory import build_chat_model
+from engine.llm.fleet import FleetGate
 from engine.llm.gate import LLMGate
 from engine.llm.local_server import MODEL_ALIAS, LocalLLMServer, resolve_model
 from engine.llm.probe import LLMProbe
@@ -31,6 +32,7 @@ from engine.notifications.telegram import TelegramSender
 from engine.services.ai.ai_answers import AIAnswerService
 from engine.services.ai.ai_worker import AIWorker
 from engine.services.ai.document_service import DocumentService
+from engine.services.ai.fleet import QUEUE_SIGNAL, AIFleet
 from engine.services.ai.proactive_runner import ExecutorProactiveRunner
 from engine.services.ai.proposal_service import ProposalService
 from engine.services.ai.role_service import PROMPT_CACHE_CLEARED, RoleService
@@ -50,6 +52,7 @@ from engine.services.identity.passwords import PasswordHasher
 from engine.services.identity.user_service import UserService
 from engine.services.notifications.notification_service import NotificationService
 from engine.services.notifications.telegram_bot import TelegramBotService
+from engine.storage.ai_queue import AIQueueStorage
 from engine.storage.audit import AuditStorage
 from engine.storage.auth_tokens import LoginFailureStorage, RefreshTokenStorage
 from engine.storage.calendar import CalendarRunStorage, CalendarStorage
@@ -93,6 +96,7 @@ class Storages:
     telegram_updates: TelegramUpdateStorage
     proposals: ProposalStorage
     audit: AuditStorage
+    ai_queue: AIQueueStorage
 
     @classmethod
     def build(cls, db: Database) -> Storages:
@@ -114,6 +118,7 @@ class Storages:
             telegram_updates=TelegramUpdateStorage(db),
             proposals=ProposalStorage(db),
             audit=AuditStorage(db),
+            ai_queue=AIQueueStorage(db),
         )
 
 
@@ -160,7 +165,8 @@ class EngineService:
     streams: ChatStreamService
     messages: MessageService
     documents: DocumentService
-    llm: LLMGate
+    llm: FleetGate
+    fleet: AIFleet
     tools: ToolRegistry
     agents: AgentExecutor
     ai_worker: AIWorker
@@ -218,6 +224,7 @@ class EngineService:
         engine = cls.build(settings, pool, embedded=embedded, local_llm=local_llm)
         try:
             await engine._bootstrap()
+            await engine.fleet.start()
             await engine.ai_worker.start()
             if settings.events_relay_enabled:
                 relay = PgEventRelay(
@@ -225,9 +232,13 @@ class EngineService:
                 )
                 relay.load_proposal = engine.proposals.event_data
                 relay.on_signal(PROMPT_CACHE_CLEARED, engine.prompts.clear)
+                relay.on_signal(QUEUE_SIGNAL, engine.fleet.local_changed)
                 engine.roles.broadcast = relay.broadcast
+                engine.fleet.broadcast = relay.broadcast
                 await relay.start()
                 engine.relay = relay
+            if settings.ai_worker_enabled and settings.ai_recovery_enabled:
+                engine.start_fleet_probes()
             if settings.scheduler_enabled:
                 engine.start_background()
         except BaseException:
@@ -252,11 +263,22 @@ class EngineService:
         audit = AuditTrail(storages.audit)
         users = UserService(db, storages.users, storages.refresh_tokens, hasher, audit)
         bus = ChatEventBus()
-        gate = LLMGate(
-            build_chat_model(settings),
-            max_concurrency=settings.llm_max_concurrency,
-            timeout=settings.llm_timeout_seconds,
-            tools_unavailable=local_llm.model.tools_unavailable if local_llm else None,
+        gate = FleetGate(
+            {
+                backend.name: LLMGate(
+                    build_chat_model(settings, backend),
+                    max_concurrency=backend.capacity,
+                    timeout=settings.llm_timeout_seconds,
+                    tools_unavailable=local_llm.model.tools_unavailable if local_llm else None,
+                )
+                for backend in settings.backends
+            },
+            default=settings.backends[0].name,
+        )
+        fleet = AIFleet(
+            settings,
+            storages.ai_queue,
+            {b.name: LLMProbe(settings, http, backend=b) for b in settings.backends},
         )
         tools = ToolRegistry()
         executor = AgentExecutor(
@@ -282,13 +304,13 @@ class EngineService:
         answers = AIAnswerService(
             settings, executor, storages.messages, storages.roles, storages.users
         )
-        ai_worker = AIWorker(settings, storages.messages, bus, answers.answer)
+        ai_worker = AIWorker(settings, storages.messages, bus, answers.answer, fleet)
         messages = MessageService(
             db, storages.messages, storages.chats, storages.users, storages.roles, bus, audit
         )
         messages.submit_ai_job = ai_worker.submit
         messages.proposals = proposals
-        proactive_runner = ExecutorProactiveRunner(executor, storages.users, storages.roles)
+        proactive_runner = ExecutorProactiveRunner(executor, storages.users, storages.roles, fleet)
         senders = build_senders(settings, http)
         notifications = NotificationService(
             settings,
@@ -348,7 +370,12 @@ class EngineService:
             organizations=organizations,
             roles=RoleService(storages.roles, prompts, audit),
             health=HealthService(
-                db, LLMProbe(settings, http), gate, lambda: ai_worker.active_jobs, local_llm
+                db,
+                fleet.probes[settings.backends[0].name],
+                gate,
+                lambda: ai_worker.active_jobs,
+                local_llm,
+                fleet,
             ),
             bus=bus,
             chats=ChatService(db, storages.chats, storages.users, bus, audit),
@@ -358,6 +385,7 @@ class EngineService:
             messages=messages,
             documents=DocumentService(db, storages.documents, audit),
             llm=gate,
+            fleet=fleet,
             tools=tools,
             agents=executor,
             ai_worker=ai_worker,
@@ -389,6 +417,18 @@ class EngineService:
         self.proactive_runner = runner
         self.scheduler.runner = runner
         self.telegram.runner = runner
+
+    def start_fleet_probes(self) -> None:
+        """Probe every model server now and then; a failed probe ejects it for a while."""
+        probes = PeriodicTask(
+            "llm-fleet-probes",
+            self.fleet.probe,
+            interval=self.settings.ai_backend_health_interval_seconds,
+            shutdown_grace=2.0,
+        )
+        probes.start()
+        self.background.append(probes)
+        self._closers.append(probes.stop)
 
     def start_background(self) -> None:
         """Start the scheduler and notification loops; `close` stops them."""

@@ -7,9 +7,10 @@ from typing import Any
 
 from engine import __version__
 from engine.errors import DB_UNAVAILABLE_ERRORS
-from engine.llm.gate import LLMGate
+from engine.llm.fleet import FleetGate
 from engine.llm.local_server import LocalLLMServer
 from engine.llm.probe import LLMProbe
+from engine.services.ai.fleet import AIFleet
 from engine.storage.postgres.database import Database
 
 
@@ -18,10 +19,12 @@ class HealthService:
         self,
         db: Database,
         llm_probe: LLMProbe,
-        gate: LLMGate | None = None,
+        gate: FleetGate | None = None,
         active_jobs: Callable[[], int] | None = None,
         local_llm: LocalLLMServer | None = None,
+        fleet: AIFleet | None = None,
     ) -> None:
+        self.fleet = fleet
         self.local_llm = local_llm
         self.db = db
         self.llm_probe = llm_probe
@@ -46,6 +49,17 @@ class HealthService:
                 "in_flight": self.gate.in_flight if self.gate else 0,
             }
         status = "ok" if db_ok and llm.reachable and llm.model_present else "degraded"
+        fleet: dict[str, Any] | None = None
+        if db_ok and self.fleet is not None:
+            try:
+                fleet = await self.fleet.report()
+            except DB_UNAVAILABLE_ERRORS:
+                fleet = None
+        if fleet is not None and len(self.fleet.backends) > 1:  # type: ignore[union-attr]
+            # with several model servers one of them down is degraded service, not none
+            mine = [b for b in fleet["backends"] if b["name"] in self.fleet.backends]  # type: ignore[union-attr]
+            usable = [b for b in mine if b["state"] == "healthy" and b.get("reachable", True)]
+            status = "ok" if db_ok and usable else "degraded"
         if not db_ok:
             status = "unavailable"
         return db_ok, {
@@ -58,5 +72,7 @@ class HealthService:
                 "llm_in_flight": self.gate.in_flight if self.gate else 0,
                 "llm_waiting": self.gate.waiting if self.gate else 0,
                 "llm_max_concurrency": self.gate.max_concurrency if self.gate else 0,
+                "queue_length": fleet["queue_length"] if fleet else None,
             },
+            "llm_backends": fleet["backends"] if fleet else [],
         }

@@ -291,26 +291,20 @@ class MessageStorage:
         )
         return Message.from_row(row) if row else None
 
-    # --- AI work: claims with a lease, so a crashed process's work is picked up again ---
+    # --- AI work: the queue (storage/ai_queue.py) hands a job out; its message follows ---
 
-    async def claim_ai_job(self, message_id: int, lease_seconds: float) -> AIJob | None:
-        # The claim commits without waiting for its WAL flush (synchronous_commit off for
-        # this transaction only): a claim lost in a database crash leaves the job pending
-        # or past its lease, which recovery picks up again, and the answer it may have
-        # produced meanwhile is refused by finish_ai_job's `ai_status = 'running'`. Saves a
-        # disk flush on the way to every AI answer (bench/README.md, benchmark 2).
-        row = await self.db.system("ai worker").fetchrow(
-            """WITH no_flush_wait AS (SELECT set_config('synchronous_commit', 'off', true))
-               UPDATE messages SET ai_status = 'running', ai_attempts = ai_attempts + 1,
-                      ai_lease_until = now() + make_interval(secs => $2),
+    async def begin_ai_job(self, org_id: UUID, message_id: int, attempts: int) -> AIJob | None:
+        """Mark the answer `running` (its `attempts`-th try); None when it is gone or done."""
+        row = await self.db.tenant(org_id).fetchrow(
+            """UPDATE messages SET ai_status = 'running', ai_attempts = $3,
                       ai_started_at = now(), updated_at = now()
-               FROM no_flush_wait
-               WHERE id = $1 AND kind = 'ai' AND NOT is_deleted
-                 AND (ai_status = 'pending' OR (ai_status = 'running' AND ai_lease_until < now()))
+               WHERE org_id = $1 AND id = $2 AND kind = 'ai' AND NOT is_deleted
+                 AND ai_status IN ('pending', 'running')
                RETURNING id, org_id, chat_id, role_code, reply_to_id, ai_requested_by,
                          ai_attempts""",
+            org_id,
             message_id,
-            float(lease_seconds),
+            attempts,
         )
         if row is None:
             return None
@@ -322,15 +316,6 @@ class MessageStorage:
             request_message_id=row["reply_to_id"],
             requested_by=row["ai_requested_by"],
             attempts=row["ai_attempts"],
-        )
-
-    async def extend_ai_lease(self, org_id: UUID, message_id: int, lease_seconds: float) -> None:
-        await self.db.tenant(org_id).execute(
-            "UPDATE messages SET ai_lease_until = now() + make_interval(secs => $2) "
-            "WHERE org_id = $3 AND id = $1 AND ai_status = 'running'",
-            message_id,
-            float(lease_seconds),
-            org_id,
         )
 
     async def finish_ai_job(
@@ -362,15 +347,3 @@ class MessageStorage:
             org_id,
         )
         return Message.from_row(row) if row else None
-
-    async def recoverable_ai_jobs(self, limit: int) -> list[tuple[UUID, int, int]]:
-        """(org id, message id, attempts) of AI work nobody holds: pending, or running past
-        its lease, in every organization."""
-        rows = await self.db.system("ai worker").fetch(
-            """SELECT org_id, id, ai_attempts FROM messages
-               WHERE ai_status IN ('pending', 'running') AND NOT is_deleted
-                 AND (ai_status = 'pending' OR ai_lease_until < now())
-               ORDER BY id LIMIT $1""",
-            limit,
-        )
-        return [(r["org_id"], r["id"], r["ai_attempts"]) for r in rows]

@@ -10,7 +10,7 @@ from langchain_core.messages import BaseMessage
 
 from engine.agents.context import AgentContext
 from engine.agents.tools.registry import ToolRegistry
-from engine.llm.gate import LLMGate
+from engine.llm.gate import ChatGate
 from engine.models.role import Role
 
 RunRole = Callable[[AgentContext, list[BaseMessage]], Awaitable[str]]
@@ -19,7 +19,7 @@ LoadRole = Callable[[AgentContext, str], Awaitable[Role | None]]
 
 @dataclass(frozen=True, slots=True)
 class GraphDeps:
-    gate: LLMGate
+    gate: ChatGate
     tools: ToolRegistry
     max_steps: int
     run_role: RunRole

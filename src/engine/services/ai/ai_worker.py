@@ -1,8 +1,10 @@
-"""Runs AI answers in the background: claims with a lease, heartbeats, recovers after crashes.
+"""Runs AI answers in the background: claims from the shared queue, heartbeats, recovery.
 
-A request never waits for the LLM. Each AI message moves `pending → running → done | failed`;
-work a dead process left behind (pending, or running past its lease) is claimed again by the
-periodic recovery sweep, and given up as failed after `ai_max_attempts`.
+A request never waits for the LLM. Each AI message moves `pending → running → done |
+failed`. Its queue entry (`ai_jobs`, written in the transaction that wrote the message) is
+claimed together with a slot of one model server, in fair order, by whichever process runs
+a worker; a claim's lease is renewed by heartbeat, so the work of a process that died is
+claimed again once its lease ran out, and given up as failed after `ai_max_attempts`.
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
-from uuid import UUID
 
 from engine.agents.context import AgentResult
 from engine.config import Settings
+from engine.llm.fleet import CURRENT_LEASE
 from engine.llm.gate import LLMError
+from engine.models.ai_queue import ClaimedJob
 from engine.models.chat import AIJob
+from engine.services.ai.fleet import AIFleet
 from engine.services.chats.events import ChatEvent, ChatEventBus, EventType
 from engine.storage.messages import MessageStorage
 
@@ -37,87 +41,114 @@ class AIWorker:
         messages: MessageStorage,
         bus: ChatEventBus,
         runner: JobRunner,
+        fleet: AIFleet,
     ) -> None:
         self.settings = settings
         self.messages = messages
         self.bus = bus
         self.runner = runner
-        self._slots = asyncio.Semaphore(settings.ai_job_slots)
+        self.fleet = fleet
         self._tasks: set[asyncio.Task[None]] = set()
-        self._owned: set[int] = set()
-        self._sweeper: asyncio.Task[None] | None = None
+        self._loop: asyncio.Task[None] | None = None
+        self._beat: asyncio.Task[None] | None = None
         self._closing = False
+        self._submitted: set[int] | None = None if settings.ai_recovery_enabled else set()
+        """With recovery off, only the answers queued through this process are claimed."""
+
+    @property
+    def enabled(self) -> bool:
+        return self.settings.ai_worker_enabled
 
     @property
     def active_jobs(self) -> int:
-        """Answers this process holds: queued for a slot or running."""
-        return len(self._owned)
+        """Answers this process is working on."""
+        return len(self._tasks)
 
     def submit(self, message_id: int) -> None:
-        if self._closing or message_id in self._owned:
-            return
-        self._owned.add(message_id)
-        task = asyncio.create_task(self._run(message_id), name=f"ai-job-{message_id}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        """An answer was queued (its transaction committed): have a worker claim it."""
+        if self._submitted is not None:
+            self._submitted.add(message_id)
+        self.fleet.changed()
 
     async def start(self) -> None:
-        if not self.settings.ai_recovery_enabled:
-            return
-        await self.recover()
-        self._sweeper = asyncio.create_task(self._sweep_forever(), name="ai-recovery")
+        """Claim work until `stop`; heartbeats run for tickets even without the worker."""
+        self._beat = asyncio.create_task(self._heartbeat_forever(), name="ai-heartbeat")
+        if self.enabled:
+            self._loop = asyncio.create_task(self._claim_forever(), name="ai-claims")
 
     async def recover(self) -> int:
-        """Pick up work nobody holds; give up on work that failed too often. Returns count."""
-        picked = 0
-        for org_id, message_id, attempts in await self.messages.recoverable_ai_jobs(limit=500):
-            if message_id in self._owned:
-                continue
-            if attempts >= self.settings.ai_max_attempts:
-                failed = await self.messages.fail_ai_job(
-                    org_id,
-                    message_id,
-                    error=f"interrupted {attempts} times (engine restarts); not retried again",
-                )
-                if failed is not None:
-                    self.bus.publish(
-                        failed.chat_id, ChatEvent(EventType.MESSAGE_UPDATED, message=failed)
-                    )
-                continue
-            self.submit(message_id)
-            picked += 1
-        if picked:
-            log.info("recovered %d AI jobs", picked)
-        return picked
+        """One claim pass now; returns how many jobs it started."""
+        return await self._claim_pass()
 
-    async def _sweep_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.ai_recovery_interval_seconds)
+    async def _claim_forever(self) -> None:
+        while not self._closing:
             try:
-                await self.recover()
+                await self._claim_pass()
             except Exception:
-                log.exception("AI recovery sweep failed; will retry")
+                log.exception("AI claim pass failed; will retry")
+            await self.fleet.wait_change(self.settings.ai_poll_interval_seconds)
 
-    async def _run(self, message_id: int) -> None:
+    async def _claim_pass(self) -> int:
+        started = 0
+        while not self._closing and len(self._tasks) < self.settings.ai_job_slots:
+            if self._submitted is not None and not self._submitted:
+                break
+            job = await self.fleet.claim(self._submitted)
+            if job is None:
+                break
+            if self._submitted is not None and job.message_id is not None:
+                self._submitted.discard(job.message_id)
+            task = asyncio.create_task(self._run(job), name=f"ai-job-{job.id}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            started += 1
+        return started
+
+    async def _heartbeat_forever(self) -> None:
+        interval = self.settings.ai_lease_seconds / 3
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.fleet.heartbeat()
+            except Exception:
+                log.warning("could not renew the leases of AI jobs", exc_info=True)
+
+    async def _run(self, claimed: ClaimedJob) -> None:
         try:
-            async with self._slots:
-                job = await self.messages.claim_ai_job(message_id, self.settings.ai_lease_seconds)
-                if job is None:
-                    return
-                await self._execute(job)
-        except asyncio.CancelledError:
+            CURRENT_LEASE.set(self.fleet.lease_for(claimed.id, claimed.backend))
+            if claimed.message_id is not None:
+                await self._answer(claimed, claimed.message_id)
+        except asyncio.CancelledError:  # stopping: another process (or a restart) resumes it
+            self.fleet.held.discard(claimed.id)
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.fleet.queue.abandon(claimed.id, self.fleet.owner))
             raise
         except Exception:
-            log.exception("AI job %s crashed", message_id)
-        finally:
-            self._owned.discard(message_id)
+            log.exception("AI job %s crashed", claimed.id)
+        await self.fleet.release(claimed.id)
+
+    async def _answer(self, claimed: ClaimedJob, message_id: int) -> None:
+        if claimed.attempts > self.settings.ai_max_attempts:
+            failed = await self.messages.fail_ai_job(
+                claimed.org_id,
+                message_id,
+                error=f"interrupted {claimed.attempts - 1} times (engine restarts); "
+                "not retried again",
+            )
+            if failed is not None:
+                self.bus.publish(
+                    failed.chat_id, ChatEvent(EventType.MESSAGE_UPDATED, message=failed)
+                )
+            return
+        job = await self.messages.begin_ai_job(claimed.org_id, message_id, claimed.attempts)
+        if job is not None:
+            await self._execute(job)
 
     async def _execute(self, job: AIJob) -> None:
         self.bus.publish(
             job.chat_id,
             ChatEvent(EventType.MESSAGE_STATUS, {"id": job.message_id, "ai_status": "running"}),
         )
-        heartbeat = asyncio.create_task(self._heartbeat(job.org_id, job.message_id))
 
         def on_token(delta: str) -> None:
             self.bus.publish(
@@ -137,10 +168,6 @@ class AIWorker:
             log.exception("AI job %s failed", job.message_id)
             await self._fail(job, f"internal error: {type(exc).__name__}")
             return
-        finally:
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
         text = result.text or "(пустой ответ модели)"
         done = await self.messages.finish_ai_job(
             job.org_id, job.message_id, content=text, meta=result.to_meta()
@@ -157,30 +184,21 @@ class AIWorker:
         if failed is not None:
             self.bus.publish(job.chat_id, ChatEvent(EventType.MESSAGE_UPDATED, message=failed))
 
-    async def _heartbeat(self, org_id: UUID, message_id: int) -> None:
-        interval = self.settings.ai_lease_seconds / 3
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self.messages.extend_ai_lease(
-                    org_id, message_id, self.settings.ai_lease_seconds
-                )
-            except Exception:
-                log.warning("could not extend lease of AI job %s", message_id)
-
     async def stop(self) -> None:
         """Cancel running work; its leases expire and another process (or restart) resumes it."""
         self._closing = True
-        if self._sweeper is not None:
-            self._sweeper.cancel()
+        self.fleet.local_changed()
+        helpers = [t for t in (self._loop, self._beat) if t is not None]
         tasks = list(self._tasks)
-        for task in tasks:
+        for task in (*helpers, *tasks):
             task.cancel()
-        await asyncio.gather(
-            *tasks, *([self._sweeper] if self._sweeper else []), return_exceptions=True
-        )
+        await asyncio.gather(*helpers, *tasks, return_exceptions=True)
 
     async def drain(self) -> None:
-        """Wait until no job runs (tests and benchmarks; wrap in asyncio.timeout)."""
-        while self._tasks:
+        """Run until nothing is left to claim here (tests and benchmarks; wrap in
+        asyncio.timeout)."""
+        while True:
+            await self._claim_pass()
+            if not self._tasks:
+                return
             await asyncio.gather(*list(self._tasks), return_exceptions=True)

@@ -6,15 +6,24 @@ from uuid import UUID
 
 from engine.agents.context import AgentContext
 from engine.agents.executor import AgentExecutor
+from engine.models.ai_queue import Priority
 from engine.models.calendar import AgentRunOutcome
+from engine.services.ai.fleet import AIFleet
 from engine.storage.roles import RoleStorage
 from engine.storage.users import UserStorage
 
 
 class ExecutorProactiveRunner:
-    """A ProactiveAgentRunner: the role answers as if `user_id` had asked it in a chat."""
+    """A ProactiveAgentRunner: the role answers as if `user_id` had asked it in a chat.
 
-    def __init__(self, executor: AgentExecutor, users: UserStorage, roles: RoleStorage) -> None:
+    The run waits for a slot of the fleet in the shared queue: a calendar firing (`run_id`)
+    as proactive work, after the people waiting in chats; a Telegram question as a person
+    waiting."""
+
+    def __init__(
+        self, executor: AgentExecutor, users: UserStorage, roles: RoleStorage, fleet: AIFleet
+    ) -> None:
+        self.fleet = fleet
         self.executor = executor
         self.users = users
         self.roles = roles
@@ -38,11 +47,13 @@ class ExecutorProactiveRunner:
         if role is None:
             return AgentRunOutcome(None, f"AI role '{role_code}' is not available")
         question = f"{context}\n\n{prompt}" if context else prompt
-        result = await self.executor.ask(
-            AgentContext(
-                org_id=org_id, user=user, role=role, proactive=True, calendar_run_id=run_id
-            ),
-            question,
-        )
+        priority = Priority.PERSON_WAITING if run_id is None else Priority.PROACTIVE
+        async with self.fleet.hold(org_id, user_id, priority):
+            result = await self.executor.ask(
+                AgentContext(
+                    org_id=org_id, user=user, role=role, proactive=True, calendar_run_id=run_id
+                ),
+                question,
+            )
         text = (result.text or "").strip()
         return AgentRunOutcome(text, None) if text else AgentRunOutcome(None, "empty answer")
