@@ -178,6 +178,9 @@ class _Handler:
                 await gate.wait()
             finally:
                 self.owner.held -= 1
+            if server.transport is None or server.transport.is_closing():
+                # the client is gone (killed meanwhile): it never heard "250", nothing sent
+                return "421 4.4.2 Connection lost"
         raw = envelope.content if isinstance(envelope.content, bytes) else b""
         self.owner.messages.append(_parse(envelope, raw))
         return "250 Message accepted for delivery"
