@@ -312,7 +312,7 @@ def test_sse_passes_unbuffered(stand_in: tuple[StreamingUpstream, NginxProcess])
     upstream, nginx = stand_in
     with socket.create_connection(("127.0.0.1", nginx.port), timeout=10) as sock:
         sock.sendall(
-            b"GET /api/v1/web/chats/c1/events HTTP/1.1\r\nHost: engine\r\n"
+            b"GET /api/v1/web/chats/c1/events?after_id=5 HTTP/1.1\r\nHost: engine\r\n"
             b"Accept: text/event-stream\r\n\r\n"
         )
         # The upstream holds its second event until released: the first one must already be
@@ -326,7 +326,8 @@ def test_sse_passes_unbuffered(stand_in: tuple[StreamingUpstream, NginxProcess])
         upstream.release.set()
         received = read_until(sock, b"\r\n0\r\n\r\n", timeout=10, seen=received)
     assert b"data: 2" in received
-    assert "/api/v1/chats/c1/events" in upstream.request_targets
+    # the stream's own location maps the path like the prefix does, query string included
+    assert "/api/v1/chats/c1/events?after_id=5" in upstream.request_targets
 
 
 async def test_chat_events_stream_through_nginx(front: NginxProcess) -> None:
