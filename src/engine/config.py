@@ -141,7 +141,7 @@ class Settings(BaseSettings):
     notification_max_attempts: int = Field(5, ge=1)
     notification_backoff_base_seconds: float = Field(30.0, ge=0)
     notification_backoff_max_seconds: float = Field(3600.0, ge=0)
-    notification_lease_seconds: float = Field(300.0, gt=0)
+    notification_lease_seconds: float = Field(60.0, gt=0)
 
     smtp_host: str = ""
     smtp_port: int = 587

@@ -19,12 +19,13 @@ import pytest
 from engine.cli import KEEP_ALIVE_SECONDS
 from engine.config import Settings
 from engine.middleware import MAX_BODY_BYTES
+from engine.services.chats.chat_stream import PING_SECONDS
 from tests.conftest import SYSTEM_ADMIN_PASSWORD
 from tests.deploy.conftest import engine_settings
 from tests.support.database import create_database, drop_database
 from tests.support.nginx import SITE_CONF, NginxProcess, ensure_nginx, start_front
 from tests.support.processes import EngineProcess, engine_env, running_engine, wait_until
-from tests.support.rawhttp import read_until, request
+from tests.support.rawhttp import RawResponse, read_until, request
 from tests.support.upstream import StreamingUpstream
 
 # Paths nginx must answer itself with 404: other API prefixes, and the prefix spelled in ways
@@ -311,7 +312,7 @@ def test_sse_passes_unbuffered(stand_in: tuple[StreamingUpstream, NginxProcess])
     upstream, nginx = stand_in
     with socket.create_connection(("127.0.0.1", nginx.port), timeout=10) as sock:
         sock.sendall(
-            b"GET /api/v1/web/chats/c1/events HTTP/1.1\r\nHost: engine\r\n"
+            b"GET /api/v1/web/chats/c1/events?after_id=5 HTTP/1.1\r\nHost: engine\r\n"
             b"Accept: text/event-stream\r\n\r\n"
         )
         # The upstream holds its second event until released: the first one must already be
@@ -325,7 +326,8 @@ def test_sse_passes_unbuffered(stand_in: tuple[StreamingUpstream, NginxProcess])
         upstream.release.set()
         received = read_until(sock, b"\r\n0\r\n\r\n", timeout=10, seen=received)
     assert b"data: 2" in received
-    assert "/api/v1/chats/c1/events" in upstream.request_targets
+    # the stream's own location maps the path like the prefix does, query string included
+    assert "/api/v1/chats/c1/events?after_id=5" in upstream.request_targets
 
 
 async def test_chat_events_stream_through_nginx(front: NginxProcess) -> None:
@@ -381,6 +383,81 @@ async def _chat_with_member(client: httpx.AsyncClient) -> tuple[str, str]:
     return token, chat.json()["id"]
 
 
+def test_two_replicas_share_the_requests_and_cover_for_each_other(
+    nginx_binary: str,
+    live_engine: EngineProcess,
+    engine_database_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Two engine replicas on one database behind the shipped `upstream`: both serve, and
+    when one stops every request (a POST too) still gets its answer from the other."""
+    workdir = tmp_path_factory.mktemp("replica-2")
+    with running_engine(
+        engine_env(**engine_settings(engine_database_url, workdir)), workdir
+    ) as second:
+        nginx = start_front(
+            nginx_binary,
+            tmp_path_factory.mktemp("nginx-replicas"),
+            [live_engine.port, second.port],
+            allow="127.0.0.1",
+        )
+        access_log = nginx.workdir / "logs" / "rugpt.access.log"
+        try:
+            for _ in range(6):
+                response = request(nginx.port, "/api/v1/web/health")
+                assert response.status == 200 and response.from_engine
+            wait_until(
+                lambda: {live_engine.port, second.port} <= _upstream_ports(access_log),
+                timeout=10,
+                what="requests reaching both replicas",
+            )
+
+            second.stop()
+            served_before = len(_upstream_fields(access_log))
+            for _ in range(6):
+                response = request(nginx.port, "/api/v1/web/health")
+                assert response.status == 200 and response.from_engine, response.status
+                assert _login(nginx.port).status == 200
+            wait_until(
+                lambda: len(_upstream_fields(access_log)) >= served_before + 12,
+                timeout=10,
+                what="the access log lines of the requests after the stop",
+            )
+            # every answer after the stop came from the replica still running
+            answered_by = [f.split(", ")[-1] for f in _upstream_fields(access_log)[served_before:]]
+            assert set(answered_by) == {f"127.0.0.1:{live_engine.port}"}
+        finally:
+            nginx.stop()
+
+
+def _login(port: int) -> RawResponse:
+    return request(
+        port,
+        "/api/v1/web/auth/login",
+        method="POST",
+        headers={"Content-Type": "application/json"},
+        body=(
+            b'{"login": "admin", "password": "%s", "organization": "system"}'
+            % SYSTEM_ADMIN_PASSWORD.encode()
+        ),
+    )
+
+
+def _upstream_fields(access_log: Path) -> list[str]:
+    """`$upstream_addr` of each logged request ("a, b" when nginx moved on to a second)."""
+    text = access_log.read_text(errors="replace") if access_log.exists() else ""
+    return re.findall(r" upstream=(.+?) rt=", text)
+
+
+def _upstream_ports(access_log: Path) -> set[int]:
+    return {
+        int(address.rsplit(":", 1)[1])
+        for field in _upstream_fields(access_log)
+        for address in field.split(", ")
+        if ":" in address
+    }
+
+
 def test_shipped_limits_agree_with_the_engine() -> None:
     site = SITE_CONF.read_text(encoding="utf-8")
 
@@ -390,9 +467,12 @@ def test_shipped_limits_agree_with_the_engine() -> None:
     assert directive("client_max_body_size") == [f"{MAX_BODY_BYTES // (1024 * 1024)}m"]
     assert directive("proxy_buffering") == ["off"]
     llm_timeout = Settings.model_fields["llm_timeout_seconds"].default
-    assert directive("proxy_read_timeout") == [f"{llm_timeout:.0f}s"]
+    # the API as a whole, then the event stream, which pings far more often than this
+    assert directive("proxy_read_timeout") == [f"{llm_timeout:.0f}s", "3600s"]
+    assert 3600 > 10 * PING_SECONDS
     upstream = re.search(r"upstream rugpt_engine \{(.*?)\}", site, flags=re.DOTALL)
     assert upstream is not None
+    assert re.search(r"^\s*least_conn;", upstream.group(1), flags=re.MULTILINE)
     keepalive = re.search(r"keepalive_timeout\s+(\d+)s;", upstream.group(1))
     assert keepalive is not None
     assert int(keepalive.group(1)) < KEEP_ALIVE_SECONDS, "nginx must drop idle links first"

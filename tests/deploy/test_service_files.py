@@ -1,4 +1,4 @@
-"""deploy/systemd: the unit and the settings example name only settings the engine reads."""
+"""deploy/systemd: the units and the settings example name only settings the engine reads."""
 
 from __future__ import annotations
 
@@ -23,6 +23,36 @@ UNIT = SYSTEMD / "rugpt-engine.service"
 ENV_EXAMPLE = SYSTEMD / "engine.env.example"
 SETTINGS = {name.upper() for name in Settings.model_fields}
 EXEC_START = "ExecStart=/opt/rugpt/venv/bin/rugpt serve"
+WORKER_UNIT = SYSTEMD / "rugpt-worker@.service"
+WORKER_EXEC_START = "ExecStart=/opt/rugpt/venv/bin/rugpt worker"
+# The sandbox of the engine's unit; the worker's must be the same, line for line.
+HARDENING = (
+    "User",
+    "Group",
+    "StateDirectoryMode",
+    "LogsDirectoryMode",
+    "WorkingDirectory",
+    "Restart",
+    "KillMode",
+    "TimeoutStopSec",
+    "LimitNOFILE",
+    "NoNewPrivileges",
+    "ProtectSystem",
+    "ProtectHome",
+    "PrivateTmp",
+    "ProtectKernelTunables",
+    "ProtectKernelModules",
+    "ProtectKernelLogs",
+    "ProtectControlGroups",
+    "ProtectHostname",
+    "RestrictSUIDSGID",
+    "RestrictRealtime",
+    "RestrictNamespaces",
+    "LockPersonality",
+    "RestrictAddressFamilies",
+    "CapabilityBoundingSet",
+    "UMask",
+)
 
 
 def _example_values() -> dict[str, str]:
@@ -65,21 +95,69 @@ def test_unit_runs_the_rugpt_script_with_known_settings() -> None:
     assert "EnvironmentFile=/etc/rugpt/engine.env" in text
 
 
-def test_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("source", "name", "exec_start", "command"),
+    [
+        (UNIT, UNIT.name, EXEC_START, "serve"),
+        # a template is verified as one of its instances
+        (WORKER_UNIT, "rugpt-worker@gpu1.service", WORKER_EXEC_START, "worker"),
+    ],
+    ids=["engine", "worker"],
+)
+def test_unit_passes_systemd_analyze_verify(
+    tmp_path: Path, source: Path, name: str, exec_start: str, command: str
+) -> None:
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
         pytest.skip("systemd-analyze is not installed")
     # The only change: an executable that exists here instead of /opt/rugpt/venv/bin/rugpt.
-    unit = tmp_path / UNIT.name
-    text = UNIT.read_text(encoding="utf-8")
-    assert text.count(EXEC_START) == 1
-    unit.write_text(text.replace(EXEC_START, f"ExecStart={sys.executable} -m engine serve"))
+    unit = tmp_path / name
+    text = source.read_text(encoding="utf-8")
+    assert text.count(exec_start) == 1
+    unit.write_text(text.replace(exec_start, f"ExecStart={sys.executable} -m engine {command}"))
 
     result = subprocess.run(
         [analyze, "verify", str(unit)], capture_output=True, text=True, timeout=60, check=False
     )
 
     assert result.returncode == 0 and not result.stderr.strip(), result.stderr
+
+
+def _directives(unit: Path) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for line in unit.read_text(encoding="utf-8").splitlines():
+        match = re.fullmatch(r"([A-Za-z]+)=(.*)", line)
+        if match:
+            found.setdefault(match.group(1), []).append(match.group(2))
+    return found
+
+
+def test_worker_unit_is_a_template_running_rugpt_worker() -> None:
+    worker = _directives(WORKER_UNIT)
+    assert worker["ExecStart"] == [WORKER_EXEC_START.split("=", 1)[1]]
+    assert "%i" in worker["Description"][0]
+    # the shared settings first, then the instance's own, which may be absent
+    assert worker["EnvironmentFile"] == ["/etc/rugpt/engine.env", "-/etc/rugpt/worker-%i.env"]
+    # each instance rotates its own log file
+    assert "LOGS_DIR=/var/log/rugpt/worker-%i" in " ".join(worker["Environment"]).split()
+    assert "rugpt/worker-%i" in worker["LogsDirectory"][0].split()
+
+
+def test_worker_unit_has_the_engine_units_hardening() -> None:
+    engine, worker = _directives(UNIT), _directives(WORKER_UNIT)
+    for name in HARDENING:
+        assert name in engine, f"rugpt-engine.service no longer sets {name}"
+        assert worker.get(name) == engine[name], name
+    assert worker["StateDirectory"] == engine["StateDirectory"]
+    assert worker["WantedBy"] == engine["WantedBy"]
+
+    assigned = {pair.split("=", 1)[0] for line in worker["Environment"] for pair in line.split()}
+    assert assigned - SETTINGS == {"HOME", "XDG_RUNTIME_DIR"}
+    engine_pairs = {pair for line in engine["Environment"] for pair in line.split()}
+    worker_pairs = {pair for line in worker["Environment"] for pair in line.split()}
+    # the same environment as the engine's service, except where its logs go
+    assert engine_pairs - worker_pairs == {"LOGS_DIR=/var/log/rugpt"}
+    assert worker_pairs - engine_pairs == {"LOGS_DIR=/var/log/rugpt/worker-%i"}
 
 
 def test_rugpt_ctl_sets_what_the_unit_sets() -> None:

@@ -5,6 +5,7 @@ async with FakeSMTP() as smtp:
     ...  # code under test sends to smtp.host:smtp.port
     await wait_for_len(smtp.messages, 1)
     assert smtp.messages[0].subject == "Отчёт"
+    smtp.hold()  # a slow server: messages wait at DATA until smtp.release()
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ class FakeSMTP:
         self.messages: list[ReceivedMail] = []
         self.rejected: list[tuple[int, str]] = []  # (code, envelope sender) of failed tries
         self._failures: deque[_Failure] = deque()
+        self.held = 0  # messages waiting at DATA while `hold()` is on
+        self._gate: asyncio.Event | None = None
         self._server: asyncio.Server | None = None
         self._sessions: set[SMTP] = set()
 
@@ -108,7 +111,18 @@ class FakeSMTP:
         default = "4.3.0 Try again later" if code < 500 else "5.7.1 Message rejected"
         self._failures.append(_Failure(code, message or default, at, count))
 
+    def hold(self) -> None:
+        """Keep every message waiting at DATA (a slow server) until `release()`."""
+        if self._gate is None:
+            self._gate = asyncio.Event()
+
+    def release(self) -> None:
+        gate, self._gate = self._gate, None
+        if gate is not None:
+            gate.set()
+
     def reset(self) -> None:
+        self.release()
         self.messages.clear()
         self.rejected.clear()
         self._failures.clear()
@@ -158,6 +172,15 @@ class _Handler:
     ) -> str:
         if failure := self.owner._failure_for(envelope, "data"):
             return f"{failure.code} {failure.message}"
+        if (gate := self.owner._gate) is not None:
+            self.owner.held += 1
+            try:
+                await gate.wait()
+            finally:
+                self.owner.held -= 1
+            if server.transport is None or server.transport.is_closing():
+                # the client is gone (killed meanwhile): it never heard "250", nothing sent
+                return "421 4.4.2 Connection lost"
         raw = envelope.content if isinstance(envelope.content, bytes) else b""
         self.owner.messages.append(_parse(envelope, raw))
         return "250 Message accepted for delivery"

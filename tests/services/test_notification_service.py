@@ -1,12 +1,15 @@
-"""Outbox delivery: priority fall-through, retries with backoff, permanent failures, crashes."""
+"""Outbox delivery: priority fall-through, retries with backoff, permanent failures, crashes,
+short leases kept alive by a heartbeat."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 import pytest
 
 from engine.config import Settings
@@ -14,6 +17,7 @@ from engine.errors import NotFound
 from engine.models.notification import NotificationStatus
 from engine.services.notifications.notification_service import backoff_delay
 from tests.fakes import FakeSMTP, FakeTelegram
+from tests.fakes.waiting import wait_for
 from tests.support.api import Account, Org
 from tests.support.stack import Stack, engine_stack
 
@@ -245,6 +249,83 @@ async def test_outbox_survives_a_crash_before_sending(
         for account, notification_id in ((queued, queued_id), (claimed, claimed_id)):
             state = await status_of(second, account, notification_id)
             assert state["status"] == NotificationStatus.SENT
+
+
+# seconds; renewed every LEASE / 3 while a delivery is in flight, which leaves a loaded
+# machine two seconds to run each heartbeat
+LEASE = 3.0
+
+
+async def lease_until(stack: Stack, notification_id: UUID) -> datetime | None:
+    conn = await asyncpg.connect(stack.settings.database_url)
+    try:
+        value: datetime | None = await conn.fetchval(
+            "SELECT lease_until FROM notifications WHERE id = $1", notification_id
+        )
+    finally:
+        await conn.close()
+    return value
+
+
+async def test_a_slow_delivery_keeps_its_lease_while_it_runs(
+    stack_settings: Callable[..., Settings], fake_smtp: FakeSMTP
+) -> None:
+    # the send outlasts two leases; the SMTP client must not give up on it first
+    settings = stack_settings(notification_lease_seconds=LEASE, smtp_timeout_seconds=60)
+    async with engine_stack(settings) as sender, engine_stack(settings) as other:
+        org = await sender.api.create_org(members=1)
+        person = org.members[0]
+        await sender.add_email(person, "slow@example.com")
+        notification_id = await notify(sender, person)
+        fake_smtp.hold()
+        sending = asyncio.create_task(sender.engine.notifications.dispatch_pending())
+        await wait_for(lambda: fake_smtp.held == 1, timeout=10)
+        first_lease = await lease_until(sender, notification_id)
+        assert first_lease is not None
+
+        async def renewed_twice_and_never_taken() -> bool:
+            # another process passing meanwhile finds nothing to take over
+            assert await other.engine.notifications.dispatch_pending() == 0
+            lease = await lease_until(sender, notification_id)
+            assert lease is not None, "the delivery ended while it was held"
+            return lease >= first_lease + timedelta(seconds=2 * LEASE)
+
+        # the send has now lasted more than two leases: only the heartbeat kept it
+        await wait_for(renewed_twice_and_never_taken, timeout=30, interval=0.05)
+        fake_smtp.release()
+        assert await asyncio.wait_for(sending, timeout=10) == 1
+        assert [m.to for m in fake_smtp.messages] == [["slow@example.com"]]
+        state = await status_of(sender, person, notification_id)
+        assert state["status"] == "sent" and state["attempts"] == 1
+        assert len(await attempts(sender, person, notification_id)) == 1
+
+
+async def test_an_abandoned_claim_is_taken_over_within_the_lease(
+    stack_settings: Callable[..., Settings], fake_smtp: FakeSMTP
+) -> None:
+    settings = stack_settings(notification_lease_seconds=LEASE)
+    async with engine_stack(settings) as crashed, engine_stack(settings) as survivor:
+        org = await crashed.api.create_org(members=1)
+        person = org.members[0]
+        await crashed.add_email(person, "person@example.com")
+        notification_id = await notify(crashed, person)
+        # a process claims the notification and dies before sending: no heartbeat follows
+        claimed_at = await crashed.engine.clock.now()
+        taken = await crashed.engine.storages.notifications.claim(
+            claimed_at, lease_until=claimed_at + timedelta(seconds=LEASE), limit=1
+        )
+        assert [n.id for n in taken] == [notification_id]
+
+        async def delivered() -> bool:
+            await survivor.engine.notifications.dispatch_pending()
+            return bool(fake_smtp.messages)
+
+        await wait_for(delivered, timeout=20, interval=0.05)
+        waited = (await survivor.engine.clock.now() - claimed_at).total_seconds()
+        assert LEASE <= waited < LEASE + 2.0  # not before the lease ran out, soon after
+        assert [m.to for m in fake_smtp.messages] == [["person@example.com"]]
+        state = await status_of(survivor, person, notification_id)
+        assert state["status"] == "sent" and state["attempts"] == 2
 
 
 async def test_notify_refuses_an_unknown_user(stack: Stack) -> None:

@@ -1,10 +1,10 @@
 """The real nginx (Debian package) on loopback, running deploy/nginx/rugpt.conf.
 
 The site file is used as shipped except for the lines that name this host: the listen
-address, the engine's address, the allowed client, the web client's folder and the two log
-paths. `render_site`
-replaces each of those exactly once and fails when one is missing, so the location rules the
-tests exercise are the production ones, byte for byte.
+address, the engine's address (one `server` line per replica), the allowed client, the web
+client's folder and the two log paths. `render_site` replaces each of those exactly once and
+fails when one is missing, so the location rules the tests exercise are the production ones,
+byte for byte.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import pwd
 import shutil
 import signal
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,10 +27,13 @@ PACKAGES = ("nginx-light", "nginx")
 MIME_TYPES = Path("/etc/nginx/mime.types")
 
 
+UPSTREAM_SERVER = "server 127.0.0.1:8100 max_fails=1 fail_timeout=10s;"
+
+
 @dataclass(frozen=True)
 class SiteAddresses:
     listen: str  # host:port nginx listens on
-    upstream: str  # host:port of the engine
+    upstreams: tuple[str, ...]  # host:port of each engine replica
     allow: str  # the one client address allowed
     logs_dir: Path
     web_root: Path  # the built web client (web/dist)
@@ -38,7 +42,9 @@ class SiteAddresses:
 def render_site(text: str, addresses: SiteAddresses) -> str:
     replacements = {
         "listen 10.0.0.2:80;": f"listen {addresses.listen};",
-        "server 127.0.0.1:8100;": f"server {addresses.upstream};",
+        UPSTREAM_SERVER: "\n    ".join(
+            UPSTREAM_SERVER.replace("127.0.0.1:8100", upstream) for upstream in addresses.upstreams
+        ),
         "allow 10.0.0.1;": f"allow {addresses.allow};",
         "root /opt/rugpt/web/dist;": f"root {addresses.web_root};",
         "access_log /var/log/nginx/rugpt.access.log rugpt;": (
@@ -185,10 +191,16 @@ class NginxProcess:
 
 
 def start_front(
-    binary: str, workdir: Path, upstream_port: int, allow: str, web_root: Path | None = None
+    binary: str,
+    workdir: Path,
+    upstream_port: int | Sequence[int],
+    allow: str,
+    web_root: Path | None = None,
 ) -> NginxProcess:
-    """nginx with the shipped site in front of 127.0.0.1:`upstream_port`, on a free port,
-    serving the web client from `web_root` (an empty folder when not given)."""
+    """nginx with the shipped site in front of 127.0.0.1:`upstream_port` (one port, or one
+    per engine replica), on a free port, serving the web client from `web_root` (an empty
+    folder when not given)."""
+    ports = [upstream_port] if isinstance(upstream_port, int) else list(upstream_port)
     logs_dir = workdir / "logs"
     logs_dir.mkdir(parents=True, exist_ok=True)
     if web_root is None:
@@ -201,7 +213,7 @@ def start_front(
             SITE_CONF.read_text(encoding="utf-8"),
             SiteAddresses(
                 listen=f"127.0.0.1:{port}",
-                upstream=f"127.0.0.1:{upstream_port}",
+                upstreams=tuple(f"127.0.0.1:{replica}" for replica in ports),
                 allow=allow,
                 logs_dir=logs_dir,
                 web_root=web_root,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -233,6 +234,27 @@ class NotificationStorage:
             limit,
         )
         return [Notification.from_row(r) for r in rows]
+
+    async def renew(
+        self, claims: Sequence[tuple[UUID, int]], *, lease_until: datetime
+    ) -> set[UUID]:
+        """Extend the leases of deliveries still in flight; return the ids still held.
+
+        A claim is (id, attempts): a notification taken over by another process after a
+        lapsed lease has a higher attempt number and is left alone.
+        """
+        if not claims:
+            return set()
+        rows = await self.db.system("notification dispatcher").fetch(
+            """UPDATE notifications n SET lease_until = $3
+               FROM unnest($1::uuid[], $2::int[]) AS c(id, attempts)
+               WHERE n.id = c.id AND n.attempts = c.attempts AND n.status = 'sending'
+               RETURNING n.id""",
+            [notification_id for notification_id, _ in claims],
+            [attempts for _, attempts in claims],
+            lease_until,
+        )
+        return {r["id"] for r in rows}
 
     async def finish(
         self,

@@ -1,7 +1,10 @@
 """Notifications: queued in the outbox, delivered by priority over the user's channels.
 
 `notify` only stores; `dispatch_pending` (run by a background loop in every engine process,
-and directly by tests) claims due notifications with SKIP LOCKED and delivers them. A
+and directly by tests) claims due notifications with SKIP LOCKED and delivers them under a
+short lease (NOTIFICATION_LEASE_SECONDS, 60 s) that a heartbeat renews every third of it
+while the batch is in flight: a slow send is never taken over, and the deliveries of a
+process that died are taken over by another one as soon as the lease runs out. A
 notification goes to the highest-priority channel that works, falling through on failure,
 or to every channel when `all_channels` is set. Each try on each channel is a row of
 notification_log. Transient failures are retried with exponential backoff, permanent ones
@@ -12,6 +15,7 @@ notification.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -140,12 +144,16 @@ class NotificationService:
         handled = 0
         limit = asyncio.Semaphore(settings.notification_concurrency)
 
+        in_flight: dict[UUID, int] = {}  # claimed and not finished: id -> attempt number
+
         async def deliver(notification: Notification) -> None:
-            async with limit:
-                try:
+            try:
+                async with limit:
                     await self._deliver(notification)
-                except Exception:  # the lease expires and another pass retries it
-                    log.exception("delivering notification %s failed", notification.id)
+            except Exception:  # the lease expires and another pass retries it
+                log.exception("delivering notification %s failed", notification.id)
+            finally:
+                in_flight.pop(notification.id, None)
 
         while True:
             now = await self.clock.now()
@@ -155,10 +163,40 @@ class NotificationService:
                 limit=settings.notification_batch_size,
             )
             if claimed:
-                await asyncio.gather(*(deliver(n) for n in claimed))
+                in_flight.update((n.id, n.attempts) for n in claimed)
+                heartbeat = asyncio.create_task(self._heartbeat(in_flight))
+                try:
+                    await asyncio.gather(*(deliver(n) for n in claimed))
+                finally:
+                    heartbeat.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await heartbeat
             handled += len(claimed)
             if len(claimed) < settings.notification_batch_size:
                 return handled
+
+    async def _heartbeat(self, in_flight: dict[UUID, int]) -> None:
+        """Renew the leases of this batch (sending or waiting for a slot) every lease/3.
+
+        A process that dies stops renewing, so its deliveries are taken over once the short
+        lease has run out; a slow delivery of a live process is never taken over.
+        """
+        lease = self.settings.notification_lease_seconds
+        while True:
+            await asyncio.sleep(lease / 3)
+            claims = list(in_flight.items())
+            if not claims:
+                continue
+            try:
+                now = await self.clock.now()
+                held = await self.outbox.renew(claims, lease_until=now + timedelta(seconds=lease))
+            except Exception:  # the next beat tries again; the lease still has 2/3 to run
+                log.warning("could not renew the leases of %d notifications", len(claims))
+                continue
+            for notification_id, _ in claims:
+                # finished meanwhile, or taken over after a lapse (then its close is refused)
+                if notification_id not in held and in_flight.pop(notification_id, 0):
+                    log.info("lease of notification %s is no longer ours", notification_id)
 
     async def _deliver(self, notification: Notification) -> None:
         user = await self.users.get(notification.org_id, notification.user_id)
