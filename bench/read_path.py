@@ -147,7 +147,7 @@ async def measure(args: argparse.Namespace) -> list[Figure]:
         common.postgres() as admin_dsn,
         common.fresh_database(admin_dsn) as dsn,
         common.scripted_llm() as llm,
-        common.engine_process(dsn, llm.ollama_base_url) as engine,
+        common.engine_process(dsn, llm.ollama_base_url, gc_probe=True) as engine,
         common.client_for(engine, 2) as setup,
         common.client_for(engine, 1, lean=True) as client,
         common.clients_for(engine, args.readers, lean=True) as readers,
@@ -222,8 +222,22 @@ async def measure(args: argparse.Namespace) -> list[Figure]:
                 engine=common.CpuMeter(engine.pid, await common.postmaster_pid(dsn)),
                 floor=common.CpuMeter(floor.pid, await common.postmaster_pid(dsn)),
             )
+            await client.post("/__bench/gc/reset")
             results += await under_load(
                 dsn, org_id, UUID(chat), bob, Readers(readers, floor_readers), meters, args
+            )
+            pauses = (await client.get("/__bench/gc")).json()
+            print(f"engine garbage collections during the reads under load: {pauses}")
+            results.append(
+                Figure(
+                    NAME,
+                    f"big chat, newest page, {args.readers} readers: engine GC pauses",
+                    ", ".join(
+                        f"gen{g} {pauses[f'gen{g}']['count']} x, max "
+                        f"{pauses[f'gen{g}']['max_ms']:.1f} ms"
+                        for g in (0, 1, 2)
+                    ),
+                )
             )
         finally:
             await conn.close()
