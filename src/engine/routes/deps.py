@@ -39,13 +39,15 @@ CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
 async def get_caller(
-    engine: Engine,
+    request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Caller:
     """As get_current_user, for paths whose statement checks the account itself: the token
-    is verified here, the account is not read (`Caller`)."""
+    is verified here, the account is not read (`Caller`). The engine is taken from the app
+    directly: one dependency less to solve on the busiest paths."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("missing bearer token")
+    engine: EngineService = request.app.state.engine
     return engine.auth.caller(credentials.credentials)
 
 
