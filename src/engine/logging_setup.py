@@ -27,6 +27,11 @@ DEFAULT_BACKUP_COUNT = 10
 
 LogFormat = Literal["text", "json"]
 
+# Client libraries that log every request they make at INFO: httpx writes a line per model
+# call ("HTTP Request: POST .../api/chat ..."), three for a chain's answer, with nothing the
+# engine's own records of the answer do not say. Kept at WARNING unless LOG_LEVEL is DEBUG.
+CHATTY_LOGGERS = ("httpx", "httpcore")
+
 
 # bcrypt hashes, e.g. inside a database error's "Failing row contains (...)" detail
 PASSWORD_HASH = re.compile(r"\$2[abxy]?\$\d{2}\$[./A-Za-z0-9]{53}")
@@ -101,6 +106,10 @@ def configure_logging(
     """
     root = logging.getLogger()
     root.setLevel(level.upper())
+    for name in CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(
+            logging.NOTSET if root.level <= logging.DEBUG else logging.WARNING
+        )
     formatter = RedactingFormatter(
         JsonFormatter() if log_format == "json" else logging.Formatter(LOG_FORMAT)
     )
