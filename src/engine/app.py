@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
+from fastapi.telemetry import TelemetryConfig
 
 from engine import __version__
 from engine.config import Settings, get_settings
@@ -30,6 +31,12 @@ from engine.schemas.errors import ERROR_RESPONSES
 from engine.services.engine import EngineService
 
 API_PREFIX = "/api/v1"
+NO_TELEMETRY: TelemetryConfig = {
+    "tracing": False,
+    "metrics": False,
+    "logs": False,
+    "operation_spans": False,
+}
 
 # FastAPI tries routes in this order, one by one, on every request: chats (messages, the
 # busiest paths) come first. The prefixes do not overlap, so the order changes nothing else.
@@ -84,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url=f"{API_PREFIX}/openapi.json",
         docs_url=f"{API_PREFIX}/docs",
         redoc_url=None,
+        telemetry=None if settings.opentelemetry_enabled else NO_TELEMETRY,
     )
     app.state.settings = settings
     install_error_handlers(app)

@@ -140,6 +140,9 @@ class Settings(BaseSettings):
     # every few requests, though nearly all of them are freed by reference counting.
     gc_freeze_after_start: bool = True
     gc_gen0_threshold: int = Field(20_000, ge=0)
+    # FastAPI's native OpenTelemetry (spans, metrics, logs through the global providers).
+    # The engine sets up no provider; on, every request still looks the three up.
+    opentelemetry_enabled: bool = False
 
     @field_validator("local_model_path", "local_threads", mode="before")
     @classmethod

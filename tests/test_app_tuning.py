@@ -1,5 +1,6 @@
-"""The app tunes the garbage collector once it has started (bench/README.md, "Engine towards
-its floor"): start-up objects frozen, young collections less often."""
+"""The app tunes the garbage collector once it has started (start-up objects frozen, young
+collections less often) and leaves FastAPI's telemetry off (bench/README.md, "Engine towards
+its floor")."""
 
 from __future__ import annotations
 
@@ -51,3 +52,13 @@ def test_not_under_tests(make_settings: Callable[..., Settings], restore_gc: Non
     tune_garbage_collection(make_settings())
     assert gc.get_threshold() == (700, 10, 10)
     assert gc.get_freeze_count() == 0
+
+
+def test_fastapi_telemetry_is_off_unless_asked_for(make_settings: Callable[..., Settings]) -> None:
+    """The engine configures no OpenTelemetry provider; FastAPI would look all three up on
+    every request to find that out."""
+    from engine.app import create_app
+
+    assert create_app(make_settings())._native_telemetry.enabled() is False
+    on = create_app(make_settings(opentelemetry_enabled=True))
+    assert on._telemetry["tracing"] and on._telemetry["metrics"]
