@@ -140,3 +140,14 @@ def test_client_libraries_log_each_request_only_at_debug(tmp_path: Path) -> None
         assert chatty.getEffectiveLevel() == logging.DEBUG
     finally:
         chatty.setLevel(before)
+
+
+def test_text_lines_read_as_with_the_standard_formatter() -> None:
+    from engine.logging_setup import LOG_FORMAT, TextFormatter
+
+    ours, standard = TextFormatter(LOG_FORMAT), logging.Formatter(LOG_FORMAT)
+    for created in (1_800_000_000.0015, 1_800_000_000.9999, 1_800_000_001.25, 1_800_000_000.5):
+        record = logging.LogRecord("engine.test", logging.INFO, __file__, 1, "line %s", (1,), None)
+        record.created, record.msecs = created, (created - int(created)) * 1000
+        record.request_id = "r"
+        assert ours.format(record) == standard.format(record)
