@@ -28,11 +28,11 @@ def test_production_freezes_start_up_objects_and_raises_the_young_threshold(
     make_settings: Callable[..., Settings], restore_gc: None
 ) -> None:
     settings = make_settings(environment="production")
-    assert settings.gc_freeze_after_start and settings.gc_gen0_threshold == 20_000
+    assert settings.gc_freeze_after_start and settings.gc_gen0_threshold == 5_000
     gc.set_threshold(700, 10, 10)
     survivor: list[Any] = [object()]
     tune_garbage_collection(settings)
-    assert gc.get_threshold() == (20_000, 10, 10)
+    assert gc.get_threshold() == (5_000, 10, 10)
     assert gc.get_freeze_count() > 0
     assert not gc.is_finalized(survivor)  # frozen objects live on as before
     assert not any(survivor is obj for obj in gc.get_objects())  # but are not tracked

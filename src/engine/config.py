@@ -139,7 +139,7 @@ class Settings(BaseSettings):
     # start a young collection: at 700 the objects of 16 requests in flight alone start one
     # every few requests, though nearly all of them are freed by reference counting.
     gc_freeze_after_start: bool = True
-    gc_gen0_threshold: int = Field(20_000, ge=0)
+    gc_gen0_threshold: int = Field(5_000, ge=0)
     # FastAPI's native OpenTelemetry (spans, metrics, logs through the global providers).
     # The engine sets up no provider; on, every request still looks the three up.
     opentelemetry_enabled: bool = False
