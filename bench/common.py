@@ -531,6 +531,7 @@ async def engine_process(
     llm_base_url: str,
     *,
     lag_probe: bool = False,
+    gc_probe: bool = False,
     command: Sequence[str] | None = None,
     **settings: Any,
 ) -> AsyncIterator[EngineProcess]:
@@ -543,6 +544,8 @@ async def engine_process(
     env["PORT"] = env["UVICORN_PORT"] = str(free_port())  # rugpt serve / uvicorn CLI
     if lag_probe:
         env["BENCH_LAG_PROBE"] = "1"
+    if gc_probe:
+        env["BENCH_GC_PROBE"] = "1"
     argv = list(command or [sys.executable, "-m", "bench.serve_engine"])
     with tempfile.TemporaryDirectory(prefix="rugpt-engine-") as tmp:
         workdir = Path(tmp)

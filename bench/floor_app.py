@@ -1,4 +1,5 @@
-"""The write path's floor: the least an HTTP server storing a posted message does.
+"""The floors of the write and read paths: the least an HTTP server storing a posted message,
+or answering a page of a chat, does.
 
 A bare Starlette app served like the engine (`rugpt serve`'s Uvicorn settings: one worker,
 uvloop + httptools, the same keep-alive, no server header), an asyncpg pool sized and
@@ -10,6 +11,10 @@ its id. No authentication, no validation, no events: what any HTTP service pays.
 
 The author and organization come in headers (`x-author`, `x-org`), so the client sends
 about as many bytes as it sends the engine.
+
+`GET /api/v1/chats/{chat_id}/messages?limit=50` answers the newest page with the engine's
+own page query (`MessageStorage.page`), each row a JSON object of its columns: one query,
+JSON, HTTP; no authentication, no membership check, no validation.
 """
 
 from __future__ import annotations
@@ -26,6 +31,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+PAGE = (
+    "SELECT id, org_id, chat_id, author_id, role_code, kind, content, reply_to_id, ai_status, "
+    "ai_error, ai_validated, validation, validated_by, validated_at, meta, is_edited, "
+    "is_deleted, created_at, updated_at FROM messages "
+    "WHERE org_id = $1 AND chat_id = $2 AND NOT is_deleted ORDER BY id DESC LIMIT $3"
+)
 INSERT = (
     "INSERT INTO messages (org_id, chat_id, author_id, kind, content) "
     "VALUES ($1, $2, $3, 'user', $4) RETURNING id"
@@ -69,10 +80,22 @@ async def post_message(request: Request) -> Response:
     return JSONResponse({"id": message_id}, status_code=201)
 
 
+async def get_page(request: Request) -> Response:
+    limit = int(request.query_params.get("limit", "50"))
+    rows = await request.app.state.pool.fetch(
+        PAGE, UUID(request.headers["x-org"]), UUID(request.path_params["chat_id"]), limit
+    )
+    items = [dict(row) for row in rows]
+    next_before = items[-1]["id"] if len(items) == limit else None
+    body = json.dumps({"items": items, "next_before_id": next_before}, default=str)
+    return Response(body, media_type="application/json")
+
+
 app = Starlette(
     routes=[
         Route("/api/v1/health", health),
         Route("/api/v1/chats/{chat_id}/messages", post_message, methods=["POST"]),
+        Route("/api/v1/chats/{chat_id}/messages", get_page, methods=["GET"]),
     ],
     lifespan=lifespan,
 )

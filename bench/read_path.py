@@ -22,6 +22,7 @@ import re
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -35,6 +36,7 @@ from bench import common  # noqa: E402
 from bench.common import Figure, Stats  # noqa: E402
 
 NAME = "5 read"
+FLOOR = [sys.executable, "-m", "bench.floor_app"]
 PAGE = 50
 QUIET = 500
 BUSY_CHATS = 100
@@ -145,10 +147,12 @@ async def measure(args: argparse.Namespace) -> list[Figure]:
         common.postgres() as admin_dsn,
         common.fresh_database(admin_dsn) as dsn,
         common.scripted_llm() as llm,
-        common.engine_process(dsn, llm.ollama_base_url) as engine,
+        common.engine_process(dsn, llm.ollama_base_url, gc_probe=True) as engine,
         common.client_for(engine, 2) as setup,
         common.client_for(engine, 1, lean=True) as client,
         common.clients_for(engine, args.readers, lean=True) as readers,
+        common.engine_process(dsn, llm.ollama_base_url, command=FLOOR) as floor,
+        common.clients_for(floor, args.readers, lean=True) as floor_readers,
     ):
         org = await common.create_org(setup, members=2)
         alice, bob = org.members
@@ -214,7 +218,27 @@ async def measure(args: argparse.Namespace) -> list[Figure]:
                     ),
                     Figure(NAME, f"{label}: engine/raw p50", f"{eng.p(50) / raw.p(50):.1f}x"),
                 ]
-            results += await under_load(dsn, org_id, UUID(chat), bob, readers, args)
+            meters = Meters(
+                engine=common.CpuMeter(engine.pid, await common.postmaster_pid(dsn)),
+                floor=common.CpuMeter(floor.pid, await common.postmaster_pid(dsn)),
+            )
+            await client.post("/__bench/gc/reset")
+            results += await under_load(
+                dsn, org_id, UUID(chat), bob, Readers(readers, floor_readers), meters, args
+            )
+            pauses = (await client.get("/__bench/gc")).json()
+            print(f"engine garbage collections during the reads under load: {pauses}")
+            results.append(
+                Figure(
+                    NAME,
+                    f"big chat, newest page, {args.readers} readers: engine GC pauses",
+                    ", ".join(
+                        f"gen{g} {pauses[f'gen{g}']['count']} x, max "
+                        f"{pauses[f'gen{g}']['max_ms']:.1f} ms"
+                        for g in (0, 1, 2)
+                    ),
+                )
+            )
         finally:
             await conn.close()
 
@@ -233,16 +257,30 @@ async def measure(args: argparse.Namespace) -> list[Figure]:
     return results
 
 
+@dataclass
+class Readers:
+    engine: list[Any]
+    floor: list[Any]
+
+
+@dataclass
+class Meters:
+    engine: common.CpuMeter
+    floor: common.CpuMeter
+
+
 async def under_load(
     dsn: str,
     org_id: UUID,
     chat: UUID,
     reader: common.BenchUser,
-    clients: list[Any],
+    clients: Readers,
+    meters: Meters,
     args: argparse.Namespace,
 ) -> list[Figure]:
-    """The big chat's newest page, `--readers` at once: raw SQL through a pool, then the
-    engine, then both again (rounds alternate); p50/p99 of each."""
+    """The big chat's newest page, `--readers` at once: raw SQL through a pool, the floor
+    app (`bench/floor_app.py`: the same query, JSON, HTTP), then the engine, in rounds that
+    alternate; p50/p99 of each, engine/floor throughput and each server's CPU per page."""
     captured = await page_sql(org_id, chat, None)
     query = f"/api/v1/chats/{chat}/messages?limit={PAGE}"
     pool = await asyncpg.create_pool(dsn, min_size=10, max_size=10, reset=common.keep_session)
@@ -254,23 +292,43 @@ async def under_load(
             assert len(rows) == PAGE
 
         async def engine_read(worker: int) -> None:
-            response = await clients[worker].get(query, headers=reader.headers)
+            response = await clients.engine[worker].get(query, headers=reader.headers)
             if response.status_code != 200:
                 raise RuntimeError(response.text)
 
+        floor_headers = {**reader.headers, "x-org": str(org_id)}
+
+        async def floor_read(worker: int) -> None:
+            response = await clients.floor[worker].get(query, headers=floor_headers)
+            if response.status_code != 200 or len(response.json()["items"]) != PAGE:
+                raise RuntimeError(response.text)
+
+        async def metered(
+            operation: common.Operation, meter: common.CpuMeter, duration: float, cpu: list[float]
+        ) -> Stats:
+            before = meter.snapshot()
+            stats = await common.timed_loop(operation, concurrency=n, duration=duration)
+            cpu.append(meter.per_op_ms(before, meter.snapshot(), stats.count)["engine"])
+            return stats
+
         n = args.readers
         await common.timed_loop(raw_read, concurrency=n, duration=0.5)
+        await common.timed_loop(floor_read, concurrency=n, duration=0.5)
         await common.timed_loop(engine_read, concurrency=n, duration=0.5)
-        raw, eng = Stats(), Stats()
+        raw, flo, eng = Stats(), Stats(), Stats()
+        flo_cpu: list[float] = []
+        eng_cpu: list[float] = []
         for _ in range(2):
             half = args.load_duration / 2
             raw.merge(await common.timed_loop(raw_read, concurrency=n, duration=half))
-            eng.merge(await common.timed_loop(engine_read, concurrency=n, duration=half))
+            flo.merge(await metered(floor_read, meters.floor, half, flo_cpu))
+            eng.merge(await metered(engine_read, meters.engine, half, eng_cpu))
     finally:
         await pool.close()
     label = f"big chat, newest page, {n} readers"
     print(f"{label}: raw SQL   {raw.describe()}")
-    print(f"{label}: engine GET {eng.describe()}")
+    print(f"{label}: floor GET {flo.describe()} cpu/page {common.median(flo_cpu):.2f} ms")
+    print(f"{label}: engine GET {eng.describe()} cpu/page {common.median(eng_cpu):.2f} ms")
     return [
         Figure(
             NAME,
@@ -283,6 +341,23 @@ async def under_load(
             f"{eng.rate:,.0f}/s p50 {eng.p(50):.2f} ms p99 {eng.p(99):.2f} ms",
             "no errors",
             eng.errors == 0,
+        ),
+        Figure(
+            NAME,
+            f"{label}: floor GET",
+            f"{flo.rate:,.0f}/s p50 {flo.p(50):.2f} ms p99 {flo.p(99):.2f} ms",
+            "no errors",
+            flo.errors == 0,
+        ),
+        Figure(
+            NAME,
+            f"{label}: server CPU per page",
+            f"engine {common.median(eng_cpu):.2f} ms, floor {common.median(flo_cpu):.2f} ms",
+        ),
+        Figure(
+            NAME,
+            f"{label}: engine/floor throughput",
+            f"{eng.rate / flo.rate if flo.rate else 0.0:.3f}",
         ),
     ]
 

@@ -122,3 +122,32 @@ async def test_request_id_from_the_caller_is_kept_only_when_log_safe(
         assert echoed == sent
     else:
         assert echoed != sent and len(echoed) == 16
+
+
+@pytest.mark.usefixtures("restore_root_logger")
+def test_client_libraries_log_each_request_only_at_debug(tmp_path: Path) -> None:
+    chatty = logging.getLogger("httpx")
+    before = chatty.level
+    try:
+        log_file = configure_logging("INFO", tmp_path)
+        assert log_file is not None
+        chatty.info('HTTP Request: POST http://127.0.0.1:11434/api/chat "HTTP/1.1 200 OK"')
+        chatty.warning("a client warning")
+        assert [line for line in _log_lines(log_file) if " httpx " in line] == [
+            line for line in _log_lines(log_file) if line.endswith("a client warning")
+        ]
+        configure_logging("DEBUG", tmp_path)
+        assert chatty.getEffectiveLevel() == logging.DEBUG
+    finally:
+        chatty.setLevel(before)
+
+
+def test_text_lines_read_as_with_the_standard_formatter() -> None:
+    from engine.logging_setup import LOG_FORMAT, TextFormatter
+
+    ours, standard = TextFormatter(LOG_FORMAT), logging.Formatter(LOG_FORMAT)
+    for created in (1_800_000_000.0015, 1_800_000_000.9999, 1_800_000_001.25, 1_800_000_000.5):
+        record = logging.LogRecord("engine.test", logging.INFO, __file__, 1, "line %s", (1,), None)
+        record.created, record.msecs = created, (created - int(created)) * 1000
+        record.request_id = "r"
+        assert ours.format(record) == standard.format(record)

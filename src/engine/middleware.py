@@ -92,14 +92,20 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope.get("headers") or [])
-        incoming = headers.get(b"x-request-id", b"").decode("latin-1")
+        # the two headers read here, in one pass (the last one wins, as in a dict of them)
+        incoming_raw = b""
+        declared: bytes | None = None
+        for name, value in scope.get("headers") or ():
+            if name == b"x-request-id":
+                incoming_raw = value
+            elif name == b"content-length":
+                declared = value
+        incoming = incoming_raw.decode("latin-1")
         request_id = incoming if _REQUEST_ID.fullmatch(incoming) else secrets.token_hex(8)
         token = request_id_var.set(request_id)
         client = scope.get("client")
         client_token = client_ip_var.set(client[0] if client else None)
         try:
-            declared = headers.get(b"content-length")
             if declared is not None and (
                 not declared.isdigit() or int(declared) > self.max_body_bytes
             ):

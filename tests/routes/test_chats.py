@@ -179,3 +179,51 @@ async def test_chats_and_messages_are_tenant_isolated(api: Api, client: httpx.As
     assert cross.status_code == 404
     still = await client.get(f"{base}/messages", headers=b.members[1].headers)
     assert [m["content"] for m in still.json()["items"]] == ["секрет B"]
+
+
+async def test_posting_and_reading_check_the_account_in_the_same_statement(
+    api: Api, client: httpx.AsyncClient
+) -> None:
+    """Posting and reading a page read no account before their statement, which checks the
+    account itself: a deactivated member, or a member of a deactivated organization, is
+    refused on the very next request all the same (401), whatever the message or page."""
+    org = await api.create_org(members=2)
+    alice, bob = org.members
+    chat = await create_chat(client, alice, bob, title="Проверка")
+    empty = await create_chat(client, alice, bob, title="Пусто")
+    await post_message(client, alice, chat["id"], "первое")
+    url = f"/api/v1/chats/{chat['id']}/messages"
+    page = await client.get(url, headers=bob.headers)
+    assert page.status_code == 200 and [m["content"] for m in page.json()["items"]] == ["первое"]
+
+    off = await client.post(f"/api/v1/users/{bob.id}/deactivate", headers=org.admin.headers)
+    assert off.status_code == 200
+    for content in ("просто текст", "@@lawyer вопрос", f"@{alice.username} привет"):
+        refused = await client.post(url, headers=bob.headers, json={"content": content})
+        assert refused.status_code == 401, (content, refused.text)
+        assert refused.json()["detail"] == "account disabled or not found"
+    for chat_id in (chat["id"], empty["id"]):
+        read = await client.get(f"/api/v1/chats/{chat_id}/messages", headers=bob.headers)
+        assert read.status_code == 401, read.text
+    assert (await client.get(url, headers=alice.headers)).json()["items"][0]["content"] == "первое"
+
+    root = await api.system_admin()
+    org_off = await client.patch(
+        f"/api/v1/organizations/{org.id}", headers=root.headers, json={"is_active": False}
+    )
+    assert org_off.status_code == 200
+    assert (await client.post(url, headers=alice.headers, json={"content": "x"})).status_code == 401
+    assert (await client.get(url, headers=alice.headers)).status_code == 401
+
+
+async def test_a_non_member_reads_and_posts_nothing(org: Org, client: httpx.AsyncClient) -> None:
+    alice, bob, carol = org.members
+    chat = await create_chat(client, alice, bob, title="Двое")
+    await post_message(client, alice, chat["id"], "секрет")
+    url = f"/api/v1/chats/{chat['id']}/messages"
+    assert (await client.get(url, headers=carol.headers)).status_code == 404
+    posted = await client.post(url, headers=carol.headers, json={"content": "можно?"})
+    assert posted.status_code == 404
+    assert [m["content"] for m in (await client.get(url, headers=bob.headers)).json()["items"]] == [
+        "секрет"
+    ]

@@ -10,7 +10,14 @@ from fastapi import APIRouter, Header, Query, Request, Response, status
 from sse_starlette.sse import EventSourceResponse
 
 from engine.models.chat import ChatKind
-from engine.routes.deps import MAX_PAGE_SIZE, CurrentSession, CurrentUser, Engine, PageParams
+from engine.routes.deps import (
+    MAX_PAGE_SIZE,
+    CurrentSession,
+    CurrentUser,
+    Engine,
+    PageParams,
+    TokenCaller,
+)
 from engine.schemas.chats import (
     ChatCreateIn,
     ChatOut,
@@ -109,11 +116,11 @@ async def mark_read(chat_id: UUID, body: ReadMarkIn, user: CurrentUser, engine: 
     "/{chat_id}/messages", response_model=PostedMessageOut, status_code=status.HTTP_201_CREATED
 )
 async def post_message(
-    chat_id: UUID, body: MessageIn, user: CurrentUser, engine: Engine
+    chat_id: UUID, body: MessageIn, caller: TokenCaller, engine: Engine
 ) -> PostedMessageOut:
     """Save a message. `@@role` mentions queue AI answers (ids returned at once, produced in
     the background); `@username` mentions notify members."""
-    posted = await engine.messages.post(user, chat_id, body.content, body.reply_to_id)
+    posted = await engine.messages.post_as(caller, chat_id, body.content, body.reply_to_id)
     return PostedMessageOut(
         message=MessageOut.of(posted.message),
         ai_message_ids=[m.id for m in posted.ai_messages],
@@ -128,15 +135,15 @@ async def post_message(
 @router.get("/{chat_id}/messages", response_model=MessagePageOut)
 async def list_messages(
     chat_id: UUID,
-    user: CurrentUser,
+    caller: TokenCaller,
     engine: Engine,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
     before_id: MessageId | None = None,
     after_id: Annotated[int | None, Query(ge=0, le=2**62)] = None,
 ) -> MessagePageOut:
     """Newest first (older pages with `before_id`), or oldest first since `after_id`."""
-    items = await engine.messages.list_page(
-        user, chat_id, limit=limit, before_id=before_id, after_id=after_id
+    items = await engine.messages.list_page_as(
+        caller, chat_id, limit=limit, before_id=before_id, after_id=after_id
     )
     next_before = items[-1].id if after_id is None and len(items) == limit else None
     return MessagePageOut(items=[MessageOut.of(m) for m in items], next_before_id=next_before)

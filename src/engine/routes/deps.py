@@ -11,6 +11,7 @@ from engine.errors import Unauthorized
 from engine.models.auth import TokenClaims
 from engine.models.user import User
 from engine.services.engine import EngineService
+from engine.services.identity.access import Caller
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -35,6 +36,22 @@ async def get_current_user(
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+async def get_caller(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Caller:
+    """As get_current_user, for paths whose statement checks the account itself: the token
+    is verified here, the account is not read (`Caller`). The engine is taken from the app
+    directly: one dependency less to solve on the busiest paths."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("missing bearer token")
+    engine: EngineService = request.app.state.engine
+    return engine.auth.caller(credentials.credentials)
+
+
+TokenCaller = Annotated[Caller, Depends(get_caller)]
 
 
 async def get_current_session(

@@ -13,13 +13,22 @@ _COLUMNS = (
 )
 
 
+# $3's account and $1 (its organization) are active: what authenticating a request checks,
+# checked again by the statement that does the request's work (services/identity/access.py,
+# `Caller`), so a request needs no separate round trip to read the account.
+_ACTIVE_ACCOUNT = """SELECT 1 FROM users u JOIN organizations o ON o.id = u.org_id
+        WHERE u.org_id = $1 AND u.id = $3 AND u.is_active AND NOT u.is_deleted
+          AND o.is_active AND NOT o.is_deleted"""
+
 # A member's message ($1 org, $2 chat, $3 author, $4 content, $5 reply-to id), inserted as
-# `ins` only if the author is an active member of an open chat and the message it replies to
-# (if any) is a live message of the same chat; shared by both insert paths.
+# `ins` only if the author is an active member of an open chat with an active account and
+# the message it replies to (if any) is a live message of the same chat; shared by both
+# insert paths.
 _MEMBER_INSERT = f"""WITH member AS (
         SELECT 1 FROM chat_members cm JOIN chats c ON c.id = cm.chat_id
         WHERE cm.chat_id = $2 AND cm.user_id = $3 AND cm.is_active
-          AND c.org_id = $1 AND NOT c.is_deleted AND NOT c.is_archived),
+          AND c.org_id = $1 AND NOT c.is_deleted AND NOT c.is_archived
+          AND EXISTS ({_ACTIVE_ACCOUNT})),
     reply AS (
         SELECT id FROM messages
         WHERE id = $5 AND chat_id = $2 AND org_id = $1 AND NOT is_deleted),
@@ -32,6 +41,48 @@ _MEMBER_INSERT = f"""WITH member AS (
 _TOUCH_CHAT = """touch AS (
         UPDATE chats SET last_message_at = now()
         WHERE id = $2 AND EXISTS (SELECT 1 FROM ins))"""
+
+
+# The member check of a page ($1 org, $2 chat, $3 reader): a one-time filter in the plan, so
+# the page still reads its index only (tests/storage/test_message_pages.py).
+_READER = f"""EXISTS (
+        SELECT 1 FROM chats c
+        JOIN chat_members me ON me.chat_id = c.id AND me.user_id = $3 AND me.is_active
+        WHERE c.org_id = $1 AND c.id = $2 AND NOT c.is_deleted
+          AND EXISTS ({_ACTIVE_ACCOUNT}))"""
+
+
+def _page_query(
+    org_id: UUID,
+    chat_id: UUID,
+    limit: int,
+    before_id: int | None,
+    after_id: int | None,
+    *,
+    member: UUID | None,
+) -> tuple[str, list[Any]]:
+    """A page's statement and arguments. `before_id` has a statement of its own, not
+    `($n IS NULL OR id < $n)`: as a prepared statement's generic plan that condition cannot
+    bound the index scan, and a page deep in a long chat read every newer message of it
+    (bench/README.md, benchmark 5)."""
+    args: list[Any] = [org_id, chat_id]
+    where = "org_id = $1 AND chat_id = $2 AND NOT is_deleted"
+    if member is not None:
+        args.append(member)
+        where += f" AND {_READER}"
+    order = "id DESC"
+    if after_id is not None:
+        args.append(after_id)
+        where += f" AND id > ${len(args)}"
+        order = "id"
+    elif before_id is not None:
+        args.append(before_id)
+        where += f" AND id < ${len(args)}"
+    args.append(limit)
+    return (
+        f"SELECT {_COLUMNS} FROM messages WHERE {where} ORDER BY {order} LIMIT ${len(args)}",
+        args,
+    )
 
 
 class MessageStorage:
@@ -48,10 +99,11 @@ class MessageStorage:
         *,
         conn: Executor | None = None,
     ) -> Message | None:
-        """Insert a human message only if the author is an active member of an open chat and
-        `reply_to_id` (if given) is a live message of that chat; None otherwise.
+        """Insert a human message only if the author is an active member of an open chat, with
+        an active account in an active organization, and `reply_to_id` (if given) is a live
+        message of that chat; None otherwise.
 
-        One round trip: membership check, insert and the chat's `last_message_at`.
+        One round trip: account and membership check, insert and the chat's `last_message_at`.
         """
         row = await (conn or self.db.tenant(org_id)).fetchrow(
             f"{_MEMBER_INSERT}, {_TOUCH_CHAT} SELECT * FROM ins",
@@ -188,38 +240,25 @@ class MessageStorage:
         after_id: int | None = None,
     ) -> list[Message]:
         """Newest first (optionally older than `before_id`), or oldest first after `after_id`."""
-        if after_id is not None:
-            rows = await self.db.tenant(org_id).fetch(
-                f"""SELECT {_COLUMNS} FROM messages
-                    WHERE org_id = $1 AND chat_id = $2 AND id > $3 AND NOT is_deleted
-                    ORDER BY id LIMIT $4""",
-                org_id,
-                chat_id,
-                after_id,
-                limit,
-            )
-        elif before_id is not None:
-            # A separate statement, not `($3 IS NULL OR id < $3)`: as a prepared statement's
-            # generic plan that condition cannot bound the index scan, and a page deep in a
-            # long chat read every newer message of it (bench/README.md, benchmark 5).
-            rows = await self.db.tenant(org_id).fetch(
-                f"""SELECT {_COLUMNS} FROM messages
-                    WHERE org_id = $1 AND chat_id = $2 AND id < $3 AND NOT is_deleted
-                    ORDER BY id DESC LIMIT $4""",
-                org_id,
-                chat_id,
-                before_id,
-                limit,
-            )
-        else:
-            rows = await self.db.tenant(org_id).fetch(
-                f"""SELECT {_COLUMNS} FROM messages
-                    WHERE org_id = $1 AND chat_id = $2 AND NOT is_deleted
-                    ORDER BY id DESC LIMIT $3""",
-                org_id,
-                chat_id,
-                limit,
-            )
+        query, args = _page_query(org_id, chat_id, limit, before_id, after_id, member=None)
+        rows = await self.db.tenant(org_id).fetch(query, *args)
+        return [Message.from_row(r) for r in rows]
+
+    async def page_for_member(
+        self,
+        org_id: UUID,
+        chat_id: UUID,
+        user_id: UUID,
+        *,
+        limit: int,
+        before_id: int | None = None,
+        after_id: int | None = None,
+    ) -> list[Message]:
+        """As `page`, only if `user_id` is an active member of the (not deleted) chat with an
+        active account in an active organization: empty otherwise, as for a chat with nothing
+        on that page. One round trip for the check and the page."""
+        query, args = _page_query(org_id, chat_id, limit, before_id, after_id, member=user_id)
+        rows = await self.db.tenant(org_id).fetch(query, *args)
         return [Message.from_row(r) for r in rows]
 
     async def history(

@@ -13,6 +13,7 @@ from engine.models.user import User
 from engine.services.audit_service import AuditTrail
 from engine.services.chats.events import ChatEvent, ChatEventBus, EventType
 from engine.services.chats.mentions import ParsedMentions, parse_mentions
+from engine.services.identity.access import Caller
 from engine.storage.chats import ChatStorage
 from engine.storage.messages import MessageStorage
 from engine.storage.postgres.database import Database
@@ -60,20 +61,29 @@ class MessageService:
     async def post(
         self, actor: User, chat_id: UUID, content: str, reply_to_id: int | None = None
     ) -> PostedMessage:
+        return await self.post_as(Caller.known(actor), chat_id, content, reply_to_id)
+
+    async def post_as(
+        self, caller: Caller, chat_id: UUID, content: str, reply_to_id: int | None = None
+    ) -> PostedMessage:
+        """Post as `caller`. A message without mentions, or with `@@role` mentions only, is
+        one statement that also checks the caller's account; the account is read only to
+        explain a refusal (Unauthorized when it is disabled) or for `@user` mentions."""
         parsed = parse_mentions(content)
         if parsed.empty:
             message = await self.messages.insert_by_member(
-                actor.org_id, chat_id, actor.id, content, reply_to_id
+                caller.org_id, chat_id, caller.id, content, reply_to_id
             )
             if message is None:
-                await self._explain_refusal(actor, chat_id, reply_to_id)
+                await self._explain_refusal(await caller.user(), chat_id, reply_to_id)
             assert message is not None
             self.bus.publish(chat_id, ChatEvent(EventType.MESSAGE_CREATED, message=message))
             return PostedMessage(message)
 
         if not parsed.usernames:
-            return await self._post_ai_requests(actor, chat_id, content, reply_to_id, parsed)
+            return await self._post_ai_requests(caller, chat_id, content, reply_to_id, parsed)
 
+        actor = await caller.user()
         chat = await self._member_chat(actor, chat_id)
         if chat.is_archived:
             raise Conflict("chat is archived")
@@ -124,7 +134,7 @@ class MessageService:
 
     async def _post_ai_requests(
         self,
-        actor: User,
+        caller: Caller,
         chat_id: UUID,
         content: str,
         reply_to_id: int | None,
@@ -133,10 +143,10 @@ class MessageService:
         """`@@role` questions and no `@user`: the message and its AI placeholders in one
         round trip (they are on the way to every AI answer, bench/README.md)."""
         inserted = await self.messages.insert_with_ai_requests(
-            actor.org_id, chat_id, actor.id, content, reply_to_id, list(parsed.role_codes)
+            caller.org_id, chat_id, caller.id, content, reply_to_id, list(parsed.role_codes)
         )
         if inserted is None:
-            await self._explain_refusal(actor, chat_id, reply_to_id)
+            await self._explain_refusal(await caller.user(), chat_id, reply_to_id)
         assert inserted is not None
         message, placeholders = inserted
         answered = {p.role_code for p in placeholders if p.role_code}
@@ -187,12 +197,29 @@ class MessageService:
         before_id: int | None,
         after_id: int | None,
     ) -> list[Message]:
+        return await self.list_page_as(
+            Caller.known(actor), chat_id, limit=limit, before_id=before_id, after_id=after_id
+        )
+
+    async def list_page_as(
+        self,
+        caller: Caller,
+        chat_id: UUID,
+        *,
+        limit: int,
+        before_id: int | None,
+        after_id: int | None,
+    ) -> list[Message]:
+        """A page read in one statement that also checks the membership and the caller's
+        account; an empty answer is told apart (no access, or an empty page) afterwards."""
         if before_id is not None and after_id is not None:
             raise Unprocessable("use either before_id or after_id, not both")
-        await self._member_chat(actor, chat_id)
-        return await self.messages.page(
-            actor.org_id, chat_id, limit=limit, before_id=before_id, after_id=after_id
+        page = await self.messages.page_for_member(
+            caller.org_id, chat_id, caller.id, limit=limit, before_id=before_id, after_id=after_id
         )
+        if not page:
+            await self._member_chat(await caller.user(), chat_id)
+        return page
 
     async def get(self, actor: User, chat_id: UUID, message_id: int) -> Message:
         await self._member_chat(actor, chat_id)

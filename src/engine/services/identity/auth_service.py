@@ -13,6 +13,7 @@ from engine.models.access import Revocation, RevocationReason
 from engine.models.auth import TokenClaims, TokenPair
 from engine.models.user import User
 from engine.services.audit_service import AuditTrail
+from engine.services.identity.access import Caller
 from engine.services.identity.passwords import PasswordHasher
 from engine.services.identity.tokens import ACCESS, REFRESH, TokenCodec, hash_token
 from engine.storage.auth_tokens import LoginFailureStorage, RefreshTokenStorage
@@ -203,7 +204,16 @@ class AuthService:
     async def authenticate_session(self, access_token: str) -> tuple[User, TokenClaims]:
         """The user and the claims of their access token (its expiry, its session)."""
         claims = self.codec.decode(access_token, expected_type=ACCESS)
+        return await self._active_user(claims), claims
+
+    def caller(self, access_token: str) -> Caller:
+        """The caller a valid access token names, without reading the account: for the
+        statements that check the account themselves (`Caller`)."""
+        claims = self.codec.decode(access_token, expected_type=ACCESS)
+        return Caller(claims.org_id, claims.user_id, lambda: self._active_user(claims))
+
+    async def _active_user(self, claims: TokenClaims) -> User:
         user = await self.users.get_active_for_token(claims.org_id, claims.user_id)
         if user is None:
             raise Unauthorized("account disabled or not found")
-        return user, claims
+        return user
