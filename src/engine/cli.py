@@ -1,4 +1,4 @@
-"""`rugpt` command line: serve, migrate, create-admin, check, audit-purge.
+"""`rugpt` command line: serve, worker, migrate, create-admin, check, audit-purge.
 
 Exit codes: 0 success, 1 a dependency or the operation failed, 2 the configuration is invalid.
 Every command reads the same settings as the server (environment and `.env`).
@@ -267,22 +267,50 @@ def _check_local_llm(settings: Settings) -> bool:
 
 
 async def _check_llm(settings: Settings) -> bool:
+    """One line per model server of the fleet (`llm:` alone when there is one)."""
     from engine.llm.probe import LLMProbe
 
-    if settings.llm_provider == "local":
+    if settings.llm_provider == "local" and not settings.llm_backends:
         return _check_local_llm(settings)
     timeout = httpx.Timeout(settings.llm_health_timeout_seconds + 1)
+    several = len(settings.backends) > 1
+    all_ok = True
     async with httpx.AsyncClient(timeout=timeout) as client:
-        status = await LLMProbe(settings, client).status(fresh=True)
-    target = f"{status.provider} at {status.base_url}"
-    if status.reachable and status.model_present:
-        _say(f"llm: ok ({target}, model {status.model})")
-        return True
-    if status.reachable:
-        _say(f"llm: FAILED ({target} is reachable but has no model {status.model})")
-    else:
-        _say(f"llm: FAILED ({target} unreachable: {status.error})")
-    return False
+        for backend in settings.backends:
+            status = await LLMProbe(settings, client, backend=backend).status(fresh=True)
+            label = f"llm {backend.name}" if several else "llm"
+            target = f"{status.provider} at {status.base_url}"
+            if several:
+                target += f", capacity {backend.capacity}"
+            if status.reachable and status.model_present:
+                _say(f"{label}: ok ({target}, model {status.model})")
+                continue
+            all_ok = False
+            if status.reachable:
+                _say(f"{label}: FAILED ({target} is reachable but has no model {status.model})")
+            else:
+                _say(f"{label}: FAILED ({target} unreachable: {status.error})")
+    return all_ok
+
+
+async def _work(settings: Settings) -> int:
+    """`rugpt worker`: AI answers, calendar firings and notifications; no HTTP."""
+    import signal
+
+    from engine.services.engine import EngineService
+
+    settings = settings.model_copy(update={"ai_worker_enabled": True})
+    engine = await EngineService.start(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    _say(f"worker {engine.fleet.owner}: running (model servers: {', '.join(engine.fleet.names)})")
+    try:
+        await stop.wait()
+    finally:
+        await engine.close()
+    return EXIT_OK
 
 
 async def _check(settings: Settings) -> int:
@@ -305,6 +333,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"rugpt {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="run the HTTP server on HOST:PORT")
+    sub.add_parser(
+        "worker",
+        help="run AI answers, calendar firings and notifications without HTTP (next to the GPUs)",
+    )
     sub.add_parser("migrate", help="apply pending database migrations")
     admin = sub.add_parser(
         "create-admin",
@@ -335,8 +367,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             _say("llm: SKIPPED (configuration invalid)")
         return EXIT_CONFIG
 
-    if args.command == "serve":
-        # Only the long-running server writes LOGS_DIR files: one writer per rotated file.
+    if args.command in ("serve", "worker"):
+        # Only the long-running processes write LOGS_DIR files: one writer per rotated file.
         try:
             configure_logging(
                 settings.log_level,
@@ -348,6 +380,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except OSError as exc:
             _say(f"config: FAILED (LOGS_DIR {settings.logs_dir}: {_one_line(exc)})")
             return EXIT_CONFIG
+        if args.command == "worker":
+            return asyncio.run(_work(settings))
         return _serve(settings)
     # Short commands talk to the terminal; their own lines are the report, logs only warn.
     level = "WARNING" if args.command == "check" else settings.log_level

@@ -14,6 +14,7 @@ import httpx
 from langchain_core.exceptions import OutputParserException
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages.ai import add_ai_message_chunks
 from pydantic import ValidationError
 
 log = logging.getLogger(__name__)
@@ -153,13 +154,25 @@ class LLMGate:
     async def _stream(
         runnable: Any, messages: Sequence[BaseMessage], on_token: TokenCallback | None
     ) -> AIMessage:
-        merged: AIMessageChunk | None = None
+        if on_token is None:
+            # Nobody watches the tokens (a chain's inner step): the answer in one body. A
+            # streamed call pays the client stack (httpx, the Ollama client, LangChain's
+            # chunk objects and callbacks) once per chunk, i.e. per token of a real model;
+            # without `stream=False` ChatOllama streams even under `ainvoke`.
+            reply = await runnable.ainvoke(list(messages), stream=False)
+            if not isinstance(reply, AIMessage):
+                raise LLMError(LLMFailure.BAD_OUTPUT, "the LLM returned no message")
+            return reply
+        chunks: list[AIMessageChunk] = []
         async for chunk in runnable.astream(list(messages)):
-            merged = chunk if merged is None else merged + chunk
-            if on_token is not None and isinstance(chunk.content, str) and chunk.content:
+            chunks.append(chunk)
+            if isinstance(chunk.content, str) and chunk.content:
                 on_token(chunk.content)
-        if merged is None:
+        if not chunks:
             raise LLMError(LLMFailure.BAD_OUTPUT, "the LLM returned an empty response")
+        # merged once at the end: `a + b` per chunk builds (and validates) a new message
+        # each time, quadratic in the answer's length
+        merged = chunks[0] if len(chunks) == 1 else add_ai_message_chunks(chunks[0], *chunks[1:])
         return AIMessage(
             content=merged.content,
             tool_calls=merged.tool_calls,

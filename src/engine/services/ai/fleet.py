@@ -91,7 +91,7 @@ class AIFleet:
             backends=self.names,
             aging_seconds=s.ai_proactive_aging_seconds,
             lease_seconds=s.ai_lease_seconds,
-            only_messages=only_messages,
+            only_messages=None if only_messages is None else sorted(only_messages),
         )
         if job is not None:
             self.held.add(job.id)

@@ -1,0 +1,129 @@
+"""The fleet: several engines on one database share the model servers' slots, fairly.
+
+A replica that serves HTTP only and two worker engines run in this process on one
+PostgreSQL, with three scripted model servers of capacities 1, 2 and 4; the servers record
+their peak concurrency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import httpx
+
+from engine.config import Settings
+from tests.conftest import SYSTEM_ADMIN_PASSWORD, running_app
+from tests.fakes.llm_server import Reply, ScriptedLLM
+from tests.fakes.waiting import wait_for
+from tests.support.api import Api, Org, create_chat, post_message
+
+CAPACITIES = {"fleet-small": 1, "fleet-mid": 2, "fleet-big": 4}
+
+
+@asynccontextmanager
+async def fleet(
+    make_settings: Callable[..., Settings], replies: dict[str, Reply]
+) -> AsyncIterator[tuple[dict[str, ScriptedLLM], httpx.AsyncClient, list[Any]]]:
+    async with AsyncExitStack() as stack:
+        servers = {name: await stack.enter_async_context(ScriptedLLM()) for name in CAPACITIES}
+        for name, server in servers.items():
+            server.set_default(replies[name])
+        backends = [
+            {
+                "name": name,
+                "provider": "ollama",
+                "base_url": servers[name].ollama_base_url,
+                "model": "qwen2.5:7b",
+                "capacity": capacity,
+            }
+            for name, capacity in CAPACITIES.items()
+        ]
+        common = {
+            "llm_backends": json.loads(json.dumps(backends)),
+            "ai_recovery_enabled": True,
+            "ai_poll_interval_seconds": 0.2,
+            "ai_backend_backoff_seconds": 30,
+        }
+        _, replica = await stack.enter_async_context(
+            running_app(make_settings(ai_worker_enabled=False, **common))
+        )
+        workers = []
+        for _ in range(2):
+            app, _client = await stack.enter_async_context(running_app(make_settings(**common)))
+            workers.append(app.state.engine)
+        yield servers, replica, workers
+
+
+async def _status(client: httpx.AsyncClient, org: Org, chat_id: str, ids: list[int]) -> list[str]:
+    response = await client.get(
+        f"/api/v1/chats/{chat_id}/messages?limit=200", headers=org.members[0].headers
+    )
+    by_id = {m["id"]: m for m in response.json()["items"]}
+    return [by_id[i]["ai_status"] for i in ids]
+
+
+async def _ask_many(client: httpx.AsyncClient, org: Org, count: int) -> tuple[str, list[int]]:
+    chat = await create_chat(client, org.members[0], org.members[1])
+    ids: list[int] = []
+    for n in range(count):
+        posted = await post_message(client, org.members[0], chat["id"], f"@@accountant #{n}")
+        ids += posted["ai_message_ids"]
+    return chat["id"], ids
+
+
+async def test_capacity_is_global_and_a_light_org_is_not_starved(make_settings) -> None:  # type: ignore[no-untyped-def]
+    slow = Reply.text("ответ", delay=0.15)
+    async with fleet(make_settings, dict.fromkeys(CAPACITIES, slow)) as (servers, client, _):
+        api = Api(client, SYSTEM_ADMIN_PASSWORD)
+        heavy, light = await api.create_org(members=2), await api.create_org(members=2)
+        heavy_chat, heavy_ids = await _ask_many(client, heavy, 60)
+        light_chat, light_ids = await _ask_many(client, light, 1)
+
+        async def light_done() -> bool:
+            return (await _status(client, light, light_chat, light_ids)) == ["done"]
+
+        await wait_for(light_done, timeout=30, message="the light org's answer")
+        waiting = await _status(client, heavy, heavy_chat, heavy_ids)
+        assert waiting.count("done") < 40, "the light org's question jumped the heavy backlog"
+
+        async def heavy_done() -> bool:
+            return all(s == "done" for s in await _status(client, heavy, heavy_chat, heavy_ids))
+
+        await wait_for(heavy_done, timeout=60, message="all heavy answers")
+        for name, server in servers.items():
+            assert server.max_in_flight <= CAPACITIES[name], (name, server.max_in_flight)
+        assert servers["fleet-big"].max_in_flight > 1
+        asked = [
+            r
+            for s in servers.values()
+            for r in s.requests
+            if "@@accountant #" in json.dumps(r.body, ensure_ascii=False)
+        ]
+        assert len(asked) == 61, "every answer asked the model exactly once"
+
+
+async def test_a_failing_server_is_ejected_and_its_answers_move(make_settings) -> None:  # type: ignore[no-untyped-def]
+    ok = Reply.text("ответ", delay=0.05)
+    replies = {"fleet-small": ok, "fleet-mid": Reply.http_error(500), "fleet-big": ok}
+    async with fleet(make_settings, replies) as (_servers, client, workers):
+        api = Api(client, SYSTEM_ADMIN_PASSWORD)
+        org = await api.create_org(members=2)
+        chat_id, ids = await _ask_many(client, org, 20)
+
+        async def settled() -> list[str] | None:
+            statuses = await _status(client, org, chat_id, ids)
+            return statuses if all(s in ("done", "failed") for s in statuses) else None
+
+        statuses = await wait_for(settled, timeout=60, message="all answers settled")
+        assert statuses == ["done"] * 20
+        states = {b.name: b for b in await workers[0].storages.ai_queue.backend_states()}
+        assert states["fleet-mid"].ejected and "500" in (states["fleet-mid"].last_error or "")
+        health = (await client.get("/api/v1/health")).json()
+        listed = {b["name"]: b for b in health["llm_backends"]}
+        assert listed["fleet-mid"]["state"] == "ejected"
+        assert listed["fleet-big"]["state"] == "healthy"
+        await asyncio.sleep(0)
