@@ -222,7 +222,7 @@ async def test_sigkill_during_scheduler_firings_fires_each_occurrence_once(
                 )
                 assert created.status_code == 201, created.text
                 titles.append(body["title"])
-        await wait_for(lambda: llm.in_flight == 4, timeout=60)
+        await wait_for(lambda: llm.in_flight >= 4, timeout=60)
     finally:
         await first.kill()
     at_kill = collections.Counter(r["status"] for r in await _runs(own_database))
