@@ -112,6 +112,7 @@ class Settings(BaseSettings):
     ai_max_concurrent_jobs: int | None = Field(None, ge=1)
     ai_lease_seconds: float = Field(60.0, gt=0)
     ai_max_attempts: int = Field(3, ge=1)
+    # accepted for old .env files; every claim pass recovers (AI_POLL_INTERVAL_SECONDS)
     ai_recovery_interval_seconds: float = Field(30.0, gt=0)
     ai_recovery_enabled: bool = True
     # false on a replica that only serves HTTP: another process (`rugpt worker`) answers
