@@ -7,7 +7,6 @@ their peak concurrency.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -43,7 +42,7 @@ async def fleet(
             for name, capacity in CAPACITIES.items()
         ]
         common = {
-            "llm_backends": json.loads(json.dumps(backends)),
+            "llm_backends": backends,
             "ai_recovery_enabled": True,
             "ai_poll_interval_seconds": 0.2,
             "ai_backend_backoff_seconds": 30,
@@ -126,4 +125,3 @@ async def test_a_failing_server_is_ejected_and_its_answers_move(make_settings) -
         listed = {b["name"]: b for b in health["llm_backends"]}
         assert listed["fleet-mid"]["state"] == "ejected"
         assert listed["fleet-big"]["state"] == "healthy"
-        await asyncio.sleep(0)
