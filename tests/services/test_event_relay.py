@@ -192,3 +192,77 @@ async def test_a_process_whose_listener_was_lost_clears_its_prompt_cache_on_reco
         await wait_for(lambda: not engine.relay.connected.is_set(), timeout=5)
         await wait_for(lambda: engine.relay.connected.is_set(), timeout=10)
         assert engine.prompts.size == 0
+
+
+def _shown_text(events: list[dict[str, object]]) -> str:
+    """What a client shows after these `ai.token` events: `reset` starts over."""
+    text = ""
+    for data in events:
+        text = ("" if data.get("reset") else text) + str(data["delta"])
+    return text
+
+
+async def test_streamed_pieces_cross_processes_gathered_and_before_the_answer(  # type: ignore[no-untyped-def]
+    make_settings,
+) -> None:
+    from engine.services.chats.events import ChatEvent, EventType
+
+    async with (
+        running_app(make_settings()) as (app_a, _),
+        running_app(make_settings()) as (app_b, _),
+    ):
+        engine_a, engine_b = app_a.state.engine, app_b.state.engine
+        await wait_for(lambda: engine_a.relay.connected.is_set(), timeout=5)
+        await wait_for(lambda: engine_b.relay.connected.is_set(), timeout=5)
+        chat_id = UUID(int=11)
+        first_try = ["Обры", "в"]
+        answer = ["Согласно ", "статье ", *(["ГК РФ, договор действует. "] * 200)]  # > 8000 B
+        async with engine_b.bus.subscribe(chat_id) as queue:
+            for index, delta in enumerate(first_try + answer):
+                reset = index in (0, len(first_try))
+                data = {"message_id": 5, "delta": delta} | ({"reset": True} if reset else {})
+                engine_a.bus.publish(chat_id, ChatEvent(EventType.AI_TOKEN, data))
+            engine_a.bus.publish(chat_id, ChatEvent(EventType.MESSAGE_STATUS, {"id": 5}))
+            received = []
+            async with asyncio.timeout(5):
+                while (event := await queue.get()).type == EventType.AI_TOKEN:
+                    received.append(event.data)
+        assert event.type == EventType.MESSAGE_STATUS  # after every piece
+        assert _shown_text(received) == "".join(answer)
+        assert len(received) < len(first_try + answer) / 10  # gathered, not one per piece
+
+
+async def test_an_answer_made_by_a_worker_streams_to_a_replicas_subscriber(  # type: ignore[no-untyped-def]
+    make_settings, llm
+) -> None:
+    from tests.fakes.llm_server import Reply
+
+    reply = "Суточные по России — 700 рублей в день без НДФЛ."
+    llm.set_default(Reply.text(reply))
+    common = {
+        "llm_base_url": llm.ollama_base_url,
+        "ai_recovery_enabled": True,
+        "ai_poll_interval_seconds": 0.2,
+    }
+    async with (
+        running_app(make_settings(**common)) as (app_worker, _),
+        running_app(make_settings(ai_worker_enabled=False, **common)) as (app_replica, client),
+    ):
+        replica = app_replica.state.engine
+        await wait_for(lambda: app_worker.state.engine.relay.connected.is_set(), timeout=5)
+        await wait_for(lambda: replica.relay.connected.is_set(), timeout=5)
+        org = await Api(client, SYSTEM_ADMIN_PASSWORD).create_org(members=1)
+        alice = org.members[0]
+        chat = await create_chat(client, alice)
+        tokens: list[dict[str, object]] = []
+        async with replica.bus.subscribe(UUID(chat["id"])) as queue:
+            await post_message(client, alice, chat["id"], "@@accountant какие суточные?")
+            async with asyncio.timeout(20):
+                while True:
+                    event = await queue.get()
+                    if event.type == "ai.token":
+                        tokens.append(event.data)
+                    elif event.message is not None and event.message.ai_status == "done":
+                        break
+        assert tokens and tokens[0].get("reset") is True
+        assert _shown_text(tokens) == reply == event.message.content

@@ -281,6 +281,37 @@ async def test_restart_mid_run_loses_and_repeats_nothing(
             assert "ответ после перезапуска" in notification["body"]
 
 
+async def test_a_live_process_keeps_its_firing_past_the_lease_by_heartbeat(
+    stack_settings: Callable[..., Settings],
+) -> None:
+    """The lease is short; an agent thinking for longer than it is not taken over."""
+    settings = stack_settings(scheduler_lease_seconds=0.6)
+    async with engine_stack(settings) as stack:
+        org = await stack.api.create_org(members=1)
+        owner = org.members[0]
+        event = await due_now(stack, owner, role_code="accountant", prompt="Отчёт")
+        gate = asyncio.Event()
+        slow = ScriptedRunner(answer="долгий ответ", gate=gate)
+        stack.engine.use_proactive_runner(slow)
+        claimed_at = await stack.engine.clock.now()
+        tick = asyncio.create_task(stack.engine.scheduler.tick())
+        await asyncio.wait_for(slow.started.wait(), 5)
+
+        async def three_leases_passed() -> bool:
+            return await stack.engine.clock.now() > claimed_at + timedelta(seconds=1.8)
+
+        await wait_for(three_leases_passed, timeout=10, interval=0.1)
+        now = await stack.engine.clock.now()
+        taken = await stack.engine.storages.calendar_runs.reclaim_stale(
+            now, lease_until=now + timedelta(seconds=60), claimed_by="another process", limit=10
+        )
+        assert taken == []  # renewed while the agent thinks
+        gate.set()
+        assert await asyncio.wait_for(tick, 10) == 1
+        (run,) = await runs_of(stack, owner, event["id"])
+        assert (run["status"], run["attempt"]) == ("done", 1)
+
+
 async def test_restart_after_the_agent_answered_reuses_its_answer(
     stack_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -19,7 +19,10 @@ from pydantic import ValidationError
 
 log = logging.getLogger(__name__)
 
-TokenCallback = Callable[[str], None]
+TokenCallback = Callable[[str, bool], None]
+"""Receives each streamed piece of an answer: (delta, first). `first` marks the first piece
+of a model call: the text shown so far is replaced from there (a retried or rerouted call,
+a later turn of an agent), not continued."""
 TOOLS_UNAVAILABLE = "tools_unavailable"
 """Key in an answer's `response_metadata` (and the answer's `meta`) saying why the model
 answered without tools."""
@@ -164,10 +167,12 @@ class LLMGate:
                 raise LLMError(LLMFailure.BAD_OUTPUT, "the LLM returned no message")
             return reply
         chunks: list[AIMessageChunk] = []
+        first = True
         async for chunk in runnable.astream(list(messages)):
             chunks.append(chunk)
             if isinstance(chunk.content, str) and chunk.content:
-                on_token(chunk.content)
+                on_token(chunk.content, first)
+                first = False
         if not chunks:
             raise LLMError(LLMFailure.BAD_OUTPUT, "the LLM returned an empty response")
         # merged once at the end: `a + b` per chunk builds (and validates) a new message

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -248,6 +249,27 @@ class CalendarRunStorage:
             limit,
         )
         return [EventRun.from_row(r) for r in rows]
+
+    async def renew(
+        self, claims: Sequence[tuple[UUID, int]], *, lease_until: datetime
+    ) -> set[UUID]:
+        """Extend the leases of firings still carried out; return the ids still held.
+
+        A claim is (id, attempt): a firing taken over by another process after a lapsed
+        lease has a higher attempt number and is left alone.
+        """
+        if not claims:
+            return set()
+        rows = await self.db.system("scheduler").fetch(
+            """UPDATE calendar_event_runs r SET lease_until = $3
+               FROM unnest($1::uuid[], $2::int[]) AS c(id, attempt)
+               WHERE r.id = c.id AND r.attempt = c.attempt AND r.status = 'running'
+               RETURNING r.id""",
+            [run_id for run_id, _ in claims],
+            [attempt for _, attempt in claims],
+            lease_until,
+        )
+        return {r["id"] for r in rows}
 
     async def save_agent_outcome(
         self,

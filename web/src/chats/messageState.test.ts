@@ -51,6 +51,18 @@ describe("message state", () => {
     expect(appendToken(state, 7, "!")).toBe(state);
   });
 
+  it("starts the streamed text over when the engine retries the model call", () => {
+    let state = upsertMessages(emptyState, [ai(7)]);
+    state = appendToken(state, 7, "Обры", true);
+    state = appendToken(state, 7, "в");
+    state = appendToken(state, 7, "Согласно", true);
+    state = appendToken(state, 7, " ГК");
+    expect(state.messages[0]).toMatchObject({ content: "Согласно ГК", ai_status: "running" });
+    let orphan = appendToken(emptyState, 8, "Обрыв", true);
+    orphan = appendToken(orphan, 8, "Ответ", true);
+    expect(orphan.orphanTokens).toEqual({ 8: "Ответ" });
+  });
+
   it("keeps tokens that arrive before their message and applies them when it comes", () => {
     let state = appendToken(emptyState, 9, "При");
     state = appendToken(state, 9, "вет");

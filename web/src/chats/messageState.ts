@@ -50,15 +50,20 @@ export function removeMessage(state: MessagesState, id: number): MessagesState {
 }
 
 /** Append one streamed piece of an AI answer. */
-export function appendToken(state: MessagesState, id: number, delta: string): MessagesState {
+/**
+ * Add a streamed piece of an AI answer. `reset` starts the shown text over: the engine retried
+ * the model call (another server, another worker) or the agent began a later turn.
+ */
+export function appendToken(state: MessagesState, id: number, delta: string, reset = false): MessagesState {
   const index = state.messages.findIndex((m) => m.id === id);
   if (index < 0) {
-    return { ...state, orphanTokens: { ...state.orphanTokens, [id]: (state.orphanTokens[id] ?? "") + delta } };
+    const before = reset ? "" : (state.orphanTokens[id] ?? "");
+    return { ...state, orphanTokens: { ...state.orphanTokens, [id]: before + delta } };
   }
   const message = state.messages[index];
   if (message.ai_status === "done" || message.ai_status === "failed") return state;
   const messages = state.messages.slice();
-  messages[index] = { ...message, content: message.content + delta, ai_status: "running" };
+  messages[index] = { ...message, content: (reset ? "" : message.content) + delta, ai_status: "running" };
   return { ...state, messages };
 }
 

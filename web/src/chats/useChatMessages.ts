@@ -110,10 +110,11 @@ export function useChatMessages(chatId: string) {
             connectedOnce = true;
             break;
           case "ai.token": {
-            const token = data as { message_id?: number; delta?: string };
+            const token = data as { message_id?: number; delta?: string; reset?: boolean };
             if (typeof token.message_id === "number" && typeof token.delta === "string") {
               const { message_id, delta } = token;
-              apply((s) => appendToken(s, message_id, delta));
+              const reset = token.reset === true;
+              apply((s) => appendToken(s, message_id, delta, reset));
             }
             break;
           }

@@ -18,7 +18,7 @@ from typing import Any
 from engine.agents.context import AgentResult
 from engine.config import Settings
 from engine.llm.fleet import CURRENT_LEASE
-from engine.llm.gate import LLMError
+from engine.llm.gate import LLMError, TokenCallback
 from engine.models.ai_queue import ClaimedJob
 from engine.models.chat import AIJob
 from engine.services.ai.fleet import AIFleet
@@ -27,7 +27,7 @@ from engine.storage.messages import MessageStorage
 
 log = logging.getLogger(__name__)
 
-JobRunner = Callable[[AIJob, Callable[[str], None]], Awaitable[AgentResult]]
+JobRunner = Callable[[AIJob, TokenCallback], Awaitable[AgentResult]]
 
 
 class AIJobError(Exception):
@@ -150,11 +150,11 @@ class AIWorker:
             ChatEvent(EventType.MESSAGE_STATUS, {"id": job.message_id, "ai_status": "running"}),
         )
 
-        def on_token(delta: str) -> None:
-            self.bus.publish(
-                job.chat_id,
-                ChatEvent(EventType.AI_TOKEN, {"message_id": job.message_id, "delta": delta}),
-            )
+        def on_token(delta: str, first: bool) -> None:
+            data: dict[str, Any] = {"message_id": job.message_id, "delta": delta}
+            if first:
+                data["reset"] = True
+            self.bus.publish(job.chat_id, ChatEvent(EventType.AI_TOKEN, data))
 
         try:
             result = await self.runner(job, on_token)

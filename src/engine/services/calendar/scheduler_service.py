@@ -4,15 +4,16 @@ A tick claims due events in one transaction (`FOR UPDATE SKIP LOCKED`, so concur
 engine processes split the work), records the firing in calendar_event_runs (unique per
 event and occurrence, the last line of defence against a double firing), and moves the
 event's next_run_at on. The firing itself (agent run, notifications) happens after the
-commit, under a lease: if the process dies, another one takes the firing over once the
-lease expires. The attempt number fences every later write, and the notifications are
-queued in the same transaction that marks the firing done, so a restart neither loses
-nor repeats one. Due-ness is judged by the database clock.
+commit, under a short lease renewed by a heartbeat: if the process dies, another one
+takes the firing over once the lease expires. The attempt number fences every later
+write, and the notifications are queued in the same transaction that marks the firing
+done, so a restart neither loses nor repeats one. Due-ness is judged by the database clock.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -267,17 +268,51 @@ class SchedulerService:
         return len(due_events), claimed
 
     async def _execute_all(self, runs: list[EventRun]) -> int:
+        if not runs:
+            return 0
         limit = asyncio.Semaphore(self.settings.scheduler_concurrency)
+        in_flight = {run.id: run.attempt for run in runs}
 
         async def execute(run: EventRun) -> None:
-            async with limit:
-                try:
+            try:
+                async with limit:
                     await self._execute(run)
-                except Exception:  # left `running`: taken over when the lease expires
-                    log.exception("firing %s of event %s failed", run.id, run.event_id)
+            except Exception:  # left `running`: taken over when the lease expires
+                log.exception("firing %s of event %s failed", run.id, run.event_id)
+            finally:
+                in_flight.pop(run.id, None)
 
-        await asyncio.gather(*(execute(run) for run in runs))
+        heartbeat = asyncio.create_task(self._heartbeat(in_flight), name="scheduler-heartbeat")
+        try:
+            await asyncio.gather(*(execute(run) for run in runs))
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
         return len(runs)
+
+    async def _heartbeat(self, in_flight: dict[UUID, int]) -> None:
+        """Renew the leases of this batch's firings (running or waiting) every lease/3.
+
+        The lease is short (SCHEDULER_LEASE_SECONDS, 60 s) so a dead process's firings are
+        taken over within about a minute, while a live process's agent may run for as long
+        as SCHEDULER_AGENT_TIMEOUT_SECONDS allows.
+        """
+        lease = self.settings.scheduler_lease_seconds
+        while True:
+            await asyncio.sleep(lease / 3)
+            claims = list(in_flight.items())
+            if not claims:
+                continue
+            try:
+                now = await self.clock.now()
+                held = await self.runs.renew(claims, lease_until=now + timedelta(seconds=lease))
+            except Exception:  # the next beat tries again; the lease still has 2/3 to run
+                log.warning("could not renew the leases of %d firings", len(claims))
+                continue
+            for run_id, _ in claims:
+                if run_id not in held and in_flight.pop(run_id, 0):
+                    log.info("lease of firing %s is no longer ours", run_id)
 
     async def _execute(self, run: EventRun) -> None:
         settings = self.settings
