@@ -5,4 +5,6 @@ cd "$(dirname "$0")"
 [ -x venv/bin/python ] || ./setup.sh
 venv/bin/ruff check src tests bench
 venv/bin/mypy
+# the web client's unit tests (Vitest), when its packages are installed
+if [ $# -eq 0 ] && [ -d web/node_modules ]; then (cd web && npx --no-install vitest run); fi
 exec venv/bin/python -m pytest -q "$@"
