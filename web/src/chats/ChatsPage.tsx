@@ -7,6 +7,7 @@ import { useCurrentUser } from "../auth/session";
 import { formatTime } from "../i18n";
 import { chatTitle, useDirectory } from "./directory";
 import { NewChatDialog } from "./NewChatDialog";
+import { markdownPreview } from "./preview";
 
 export function ChatsPage() {
   const { t } = useTranslation();
@@ -60,7 +61,7 @@ export function ChatsPage() {
                   </span>
                   <span className="chat-item-bottom">
                     <span className="chat-item-last muted" data-testid="chat-last-message">
-                      {last ? `${lastAuthor ? `${lastAuthor}: ` : ""}${last.content || (last.kind === "ai" ? t("chats.aiPending") : "")}` : ""}
+                      {last ? `${lastAuthor ? `${lastAuthor}: ` : ""}${(last.kind === "ai" ? markdownPreview(last.content) : last.content) || (last.kind === "ai" ? t("chats.aiPending") : "")}` : ""}
                     </span>
                     {unread > 0 && (
                       <span className="badge" data-testid="chat-unread" aria-label={t("chats.unread", { count: unread })}>
