@@ -64,7 +64,7 @@ export default function DocumentsPage() {
         </p>
       )}
       <div className="table-wrap">
-        <table data-testid="document-list">
+        <table className="cards-on-phone" data-testid="document-list">
           <thead>
             <tr>
               <th>{t("admin.docTitle")}</th>
@@ -75,11 +75,11 @@ export default function DocumentsPage() {
           <tbody>
             {(list.data ?? []).map((doc) => (
               <tr key={doc.id} data-testid="document-item" data-document-id={doc.id}>
-                <td>
+                <td data-label={t("admin.docTitle")}>
                   {doc.title}
                   {doc.chunks !== undefined && <span className="muted small"> · {t("admin.chunks", { count: doc.chunks })}</span>}
                 </td>
-                <td className="small">{formatDateTime(doc.created_at)}</td>
+                <td data-label={t("admin.created")} className="small">{formatDateTime(doc.created_at)}</td>
                 <td>
                   <button
                     type="button"

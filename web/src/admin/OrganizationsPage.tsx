@@ -101,7 +101,7 @@ export default function OrganizationsPage() {
         </p>
       )}
       <div className="table-wrap">
-        <table data-testid="org-list">
+        <table className="cards-on-phone" data-testid="org-list">
           <thead>
             <tr>
               <th>{t("admin.slug")}</th>
@@ -114,10 +114,10 @@ export default function OrganizationsPage() {
           <tbody>
             {(list.data ?? []).map((org) => (
               <tr key={org.id} data-testid="org-item" data-slug={org.slug} data-active={org.is_active}>
-                <td>{org.slug}</td>
-                <td>{org.name}</td>
-                <td>{org.is_active ? t("admin.active") : <span className="muted">{t("admin.inactive")}</span>}</td>
-                <td className="small">{formatDateTime(org.created_at)}</td>
+                <td data-label={t("admin.slug")}>{org.slug}</td>
+                <td data-label={t("admin.orgName")}>{org.name}</td>
+                <td data-label={t("admin.active")}>{org.is_active ? t("admin.active") : <span className="muted">{t("admin.inactive")}</span>}</td>
+                <td data-label={t("admin.created")} className="small">{formatDateTime(org.created_at)}</td>
                 <td>
                   {org.slug !== "system" && (
                     <button type="button" data-testid="org-toggle-active" onClick={() => toggle.mutate(org)}>

@@ -135,7 +135,7 @@ export default function UsersPage() {
         </Dialog>
       )}
       <div className="table-wrap">
-        <table data-testid="user-list">
+        <table className="cards-on-phone" data-testid="user-list">
           <thead>
             <tr>
               <th>{t("admin.username")}</th>
@@ -150,12 +150,12 @@ export default function UsersPage() {
           <tbody>
             {(list.data ?? []).map((user) => (
               <tr key={user.id} data-testid="user-item" data-username={user.username} data-active={user.is_active}>
-                <td>{user.username}</td>
-                <td>{user.full_name}</td>
-                <td>{user.email}</td>
-                <td>{t(`roles.${user.role}`)}</td>
-                <td>{user.is_active ? t("admin.active") : <span className="muted">{t("admin.inactive")}</span>}</td>
-                <td className="small">{formatDateTime(user.created_at)}</td>
+                <td data-label={t("admin.username")}>{user.username}</td>
+                <td data-label={t("admin.fullName")}>{user.full_name}</td>
+                <td data-label={t("admin.email")}>{user.email}</td>
+                <td data-label={t("admin.role")}>{t(`roles.${user.role}`)}</td>
+                <td data-label={t("admin.active")}>{user.is_active ? t("admin.active") : <span className="muted">{t("admin.inactive")}</span>}</td>
+                <td data-label={t("admin.created")} className="small">{formatDateTime(user.created_at)}</td>
                 <td>
                   {user.id !== me?.id && (
                     <div className="row">
