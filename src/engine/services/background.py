@@ -5,9 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
+import uuid
 from collections.abc import Awaitable, Callable
 
 log = logging.getLogger(__name__)
+
+
+def process_id() -> str:
+    """Who holds a lease (AI jobs, firings): host, pid, and a nonce for a reused pid."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 class PeriodicTask:

@@ -12,9 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
-import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict
 from typing import Any
@@ -25,16 +22,13 @@ from engine.llm.fleet import CURRENT_LEASE, SlotLease
 from engine.llm.gate import LLMError
 from engine.llm.probe import LLMProbe
 from engine.models.ai_queue import BackendState, ClaimedJob, Priority
+from engine.services.background import process_id
 from engine.storage.ai_queue import AIQueueStorage
 
 log = logging.getLogger(__name__)
 
 QUEUE_SIGNAL = "ai-queue"
 """Relayed to every process when work is queued or a slot is freed: claim now."""
-
-
-def process_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 class AIFleet:

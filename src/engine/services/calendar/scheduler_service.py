@@ -15,9 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -33,6 +30,7 @@ from engine.models.calendar import (
     MissedPolicy,
     RunStatus,
 )
+from engine.services.background import process_id
 from engine.services.calendar.recurrence import Schedule
 from engine.services.notifications.notification_service import NotificationService
 from engine.storage.calendar import CalendarRunStorage, CalendarStorage
@@ -191,9 +189,7 @@ class SchedulerService:
         self.notifications = notifications
         self.clock = clock
         self.runner = runner
-        self.instance_id = instance_id or (
-            f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        )
+        self.instance_id = instance_id or process_id()
 
     async def tick(self) -> int:
         """Fire everything due now; return how many firings were carried out."""
