@@ -41,7 +41,7 @@ pytestmark = pytest.mark.slow
 CAPACITIES = {"fleet-small": 1, "fleet-mid": 2, "fleet-big": 4}
 TOTAL_CAPACITY = sum(CAPACITIES.values())
 HEAVY, MEDIUM, LIGHT = 200, 90, 10
-ANSWER_SECONDS = 0.25
+ANSWER_SECONDS = 0.15
 LEASE_SECONDS = 3
 POSTERS = 6
 """POSTs in flight at once during the burst."""
@@ -312,8 +312,9 @@ async def test_three_replicas_and_two_workers_answer_every_question_once_within_
             row["ai_finished_at"],
         )
         overtaken.append(finished_meanwhile)
-        assert waiting > 2 * bound, f"only {waiting} answers waited: fairness not exercised"
-    assert max(overtaken) <= bound, (overtaken, [w for _, w in light_asked])
+    waited = [w for _, w in light_asked]
+    assert max(overtaken) <= bound, (overtaken, waited)
+    assert min(waited) > 2 * bound, f"only {waited} answers waited: fairness not exercised"
 
     record(
         "fleet: 3 replicas + 2 workers (processes), a worker and a replica SIGKILLed",
@@ -324,7 +325,7 @@ async def test_three_replicas_and_two_workers_answer_every_question_once_within_
         asked_model_twice=len(asked_again),
         max_attempts=max(a["ai_attempts"] for a in answers),
         peaks=peaks,
-        waiting_when_light_asked=[w for _, w in light_asked],
+        waiting_when_light_asked=waited,
         others_finished_while_light_waited=overtaken,
         burst_posted_s=round(burst_posted, 1),
         all_answered_s=round(all_answered, 1),
