@@ -298,7 +298,7 @@ async def test_three_replicas_and_two_workers_answer_every_question_once_within_
     # fairness: a light question waited for the answers already running, not the backlog
     bound = TOTAL_CAPACITY + CLAIM_MARGIN
     overtaken: list[int] = []
-    for question, waiting in light_asked:
+    for question, _ in light_asked:
         row = await db.fetchrow(
             "SELECT org_id, created_at, ai_finished_at FROM messages "
             "WHERE kind = 'ai' AND reply_to_id = $1",
