@@ -33,7 +33,7 @@ from tests.support.engine_process import EngineProcess, engine_env
 
 pytestmark = pytest.mark.slow
 
-PROCESS_ROUNDS = {2: 1, 3: 3}
+PROCESS_ROUNDS = {2: 2, 3: 3}
 """Rounds of real processes: {processes started together: rounds}."""
 IN_PROCESS_ROUNDS = 20
 ROUNDS_AT_ONCE = 4
