@@ -42,7 +42,7 @@ CAPACITIES = {"fleet-small": 1, "fleet-mid": 2, "fleet-big": 4}
 TOTAL_CAPACITY = sum(CAPACITIES.values())
 HEAVY, MEDIUM, LIGHT = 200, 90, 10
 ANSWER_SECONDS = 0.15
-LEASE_SECONDS = 3
+LEASE_SECONDS = 4
 POSTERS = 6
 """POSTs in flight at once during the burst."""
 CLAIM_MARGIN = 3
