@@ -213,14 +213,23 @@ class ScriptedLLM:
         self._rules: list[_Rule] = []
         self._default: Reply | ReplyFactory | None = None
         self._lock = threading.Lock()  # scripting vs. serving when threaded=True
+        self._killed = False
         self._runner = UvicornRunner(self._app(), threaded=threaded)
 
     # -- lifecycle ---------------------------------------------------------------------
     async def start(self) -> ScriptedLLM:
+        self._killed = False
         await self._runner.start()
         return self
 
     async def stop(self) -> None:
+        await self._runner.stop()
+
+    async def kill(self) -> None:
+        """Stop as a crashed server would: refuse new connections and cut every exchange in
+        flight at once, a paced answer between two of its pieces (`stop` lets those finish
+        within uvicorn's graceful shutdown)."""
+        self._killed = True
         await self._runner.stop()
 
     async def __aenter__(self) -> ScriptedLLM:
@@ -415,7 +424,15 @@ class _Exchange:
         pieces = _render(record, reply)
         if reply.kind != "close_mid_stream":
             sent_log = self.llm.sent_pieces if reply.pace and record.stream else None
-            await _send(send, 200, headers, pieces, pace=reply.pace, sent_log=sent_log)
+            await _send(
+                send,
+                200,
+                headers,
+                pieces,
+                pace=reply.pace,
+                sent_log=sent_log,
+                killed=lambda: self.llm._killed,
+            )
             return
         if record.stream:  # chunked: send the text chunks but never the terminating chunk
             await _send(send, 200, headers, pieces, finish=False)
@@ -461,12 +478,15 @@ async def _send(
     finish: bool = True,
     pace: float = 0.0,
     sent_log: list[tuple[float, bytes]] | None = None,
+    killed: Callable[[], bool] | None = None,
 ) -> None:
     raw_headers = [(k.encode(), v.encode()) for k, v in headers.items()]
     await send({"type": "http.response.start", "status": status, "headers": raw_headers})
     for index, piece in enumerate(pieces):
         if pace and index:
             await asyncio.sleep(pace)
+            if killed is not None and killed():
+                raise DropConnection
         await send({"type": "http.response.body", "body": piece, "more_body": True})
         if sent_log is not None:
             sent_log.append((time.time(), piece))

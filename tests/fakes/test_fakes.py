@@ -235,6 +235,27 @@ async def test_hanging_request_is_released_when_server_stops():
         assert (await pending).status_code == 500
 
 
+async def test_kill_cuts_a_paced_answer_mid_stream_at_once():
+    llm = await ScriptedLLM().start()
+    llm.queue(Reply.text("раз два три четыре пять шесть семь", pace=0.5))
+    received: list[str] = []
+
+    async def read() -> None:
+        async for chunk in chat_model("ollama", llm, timeout=30).astream("hi"):
+            received.append(str(chunk.content))
+
+    reading = asyncio.create_task(read())
+    await wait_for(lambda: received)
+    started = time.monotonic()
+    await llm.kill()
+    with pytest.raises(httpx.RemoteProtocolError):
+        await asyncio.wait_for(reading, timeout=5)
+    assert time.monotonic() - started < 1.5, "kill waited for the answer to finish"
+    assert "".join(received).strip() in ("раз", "раз два")
+    with pytest.raises(httpx.ConnectError):
+        await chat_model("ollama", llm).ainvoke("hi")
+
+
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 async def test_close_mid_stream_raises_after_partial_output(protocol: str, llm: ScriptedLLM):
     llm.queue(Reply.close_mid_stream("Начало ответа"))

@@ -115,3 +115,35 @@ async def test_unreachable_reason_names_no_class() -> None:
     assert "Connection" not in str(raised.value)
     assert isinstance(raised.value.__cause__, Exception)
     assert not isinstance(raised.value.__cause__, httpx.HTTPStatusError)
+
+
+def test_model_clients_load_the_ca_certificates_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every Ollama server has two clients; each loading the CA bundle again cost tens of
+    milliseconds of CPU per client at every start."""
+    import ssl
+
+    import langchain_ollama  # noqa: F401 - its import makes a client of its own, once
+
+    from engine.llm.factory import shared_tls_context
+
+    made: list[object] = []
+    real = ssl.create_default_context
+
+    def counting(*args: object, **kwargs: object) -> ssl.SSLContext:
+        made.append(args)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ssl, "create_default_context", counting)
+    shared_tls_context.cache_clear()
+    backends = [
+        {"name": f"gpu{n}", "base_url": f"http://127.0.0.1:{9 + n}", "model": "m", "capacity": 1}
+        for n in range(3)
+    ]
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        environment="test",
+        jwt_secret="x" * 48,
+        llm_backends=backends,
+    )
+    models = [build_chat_model(settings, backend) for backend in settings.backends]
+    assert len(models) == 3 and len(made) == 1

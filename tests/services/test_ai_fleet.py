@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
+import asyncpg
 import httpx
 
 from engine.config import Settings
@@ -50,6 +51,17 @@ async def fleet(
         _, replica = await stack.enter_async_context(
             running_app(make_settings(ai_worker_enabled=False, **common))
         )
+        # the suite's database outlives a fleet: start from healthy servers of these names
+        conn = await asyncpg.connect(make_settings().database_url)
+        try:
+            await conn.execute(
+                """UPDATE llm_backends SET ejected_until = NULL, consecutive_failures = 0,
+                          ejections = 0, last_error = NULL
+                   WHERE name = ANY($1::text[])""",
+                list(CAPACITIES),
+            )
+        finally:
+            await conn.close()
         workers = []
         for _ in range(2):
             app, _client = await stack.enter_async_context(running_app(make_settings(**common)))
@@ -63,6 +75,11 @@ async def _status(client: httpx.AsyncClient, org: Org, chat_id: str, ids: list[i
     )
     by_id = {m["id"]: m for m in response.json()["items"]}
     return [by_id[i]["ai_status"] for i in ids]
+
+
+def _question(text: str) -> str:
+    """The question of a model request's last user message ("user1 (@user1): ...")."""
+    return text[text.index("@@accountant") :]
 
 
 async def _ask_many(client: httpx.AsyncClient, org: Org, count: int) -> tuple[str, list[int]]:
@@ -125,3 +142,40 @@ async def test_a_failing_server_is_ejected_and_its_answers_move(make_settings) -
         listed = {b["name"]: b for b in health["llm_backends"]}
         assert listed["fleet-mid"]["state"] == "ejected"
         assert listed["fleet-big"]["state"] == "healthy"
+
+
+async def test_a_server_killed_mid_answer_and_one_failing_leave_the_answers_to_the_healthy_one(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """The biggest server dies while typing four answers and another answers 500: every
+    answer is asked again on the healthy one and stored once, whole; both are ejected."""
+    ok = Reply.text("ответ", delay=0.05)
+    typing = Reply.text("недописанный ответ " + "слово " * 40, pace=0.1)
+    replies = {"fleet-small": ok, "fleet-mid": Reply.http_error(500), "fleet-big": typing}
+    async with fleet(make_settings, replies) as (servers, client, _workers):
+        big = servers["fleet-big"]
+        api = Api(client, SYSTEM_ADMIN_PASSWORD)
+        org = await api.create_org(members=2)
+        chat_id, ids = await _ask_many(client, org, 20)
+        await wait_for(lambda: big.in_flight == 4 and len(big.sent_pieces) >= 8, timeout=30)
+        cut = [_question(r.last_user_text) for r in big.requests]
+        await big.kill()
+
+        async def settled() -> list[str] | None:
+            statuses = await _status(client, org, chat_id, ids)
+            return statuses if all(s in ("done", "failed") for s in statuses) else None
+
+        assert await wait_for(settled, timeout=60, message="answers settled") == ["done"] * 20
+        listed = await client.get(
+            f"/api/v1/chats/{chat_id}/messages?limit=200", headers=org.members[0].headers
+        )
+        answers = [m for m in listed.json()["items"] if m["id"] in ids]
+        assert sorted(m["id"] for m in answers) == sorted(ids)
+        assert {m["content"] for m in answers} == {"ответ"}, "a cut answer's words were kept"
+        healthy = [_question(r.last_user_text) for r in servers["fleet-small"].requests]
+        assert sorted(healthy) == sorted(f"@@accountant #{n}" for n in range(20))
+        assert len(cut) == 4 and set(cut) <= set(healthy)
+        assert servers["fleet-small"].max_in_flight == 1
+        health = (await client.get("/api/v1/health")).json()
+        states = {b["name"]: b["state"] for b in health["llm_backends"]}
+        assert states == {"fleet-small": "healthy", "fleet-mid": "ejected", "fleet-big": "ejected"}

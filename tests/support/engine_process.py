@@ -1,10 +1,11 @@
-"""The engine as a real OS process (uvicorn), so a test can SIGKILL it mid-work."""
+"""The engine as a real OS process (uvicorn, or `rugpt worker`), so a test can SIGKILL it."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import socket
 import sys
@@ -41,6 +42,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _process_env(env: dict[str, str]) -> dict[str, str]:
+    """The test's environment without any engine setting, then `env`: nothing leaks in."""
+    settings_names = {name.upper() for name in Settings.model_fields}
+    return {
+        **{k: v for k, v in os.environ.items() if k.upper() not in settings_names},
+        "PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{REPO}",
+        "LOG_LEVEL": "INFO",
+        **env,
+    }
+
+
 class EngineProcess:
     """`python -m uvicorn --factory engine.app:create_app`, configured by environment."""
 
@@ -61,13 +73,7 @@ class EngineProcess:
         return self.workdir / f"{self.name}.log"
 
     async def start(self, timeout: float = 60.0) -> None:
-        settings_names = {name.upper() for name in Settings.model_fields}
-        env = {
-            **{k: v for k, v in os.environ.items() if k.upper() not in settings_names},
-            "PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{REPO}",
-            "LOG_LEVEL": "INFO",
-            **self.env,
-        }
+        env = _process_env(self.env)
         self._log = self.log_path.open("ab")
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -121,3 +127,34 @@ class EngineProcess:
             with contextlib.suppress(OSError):
                 self._log.close()
             self._log = None
+
+
+class WorkerProcess(EngineProcess):
+    """`python -m engine worker`: AI answers (and background work) without HTTP."""
+
+    owner: str | None = None
+    """The worker's owner name in the AI queue (`ai_jobs.owner`), once it runs."""
+
+    async def start(self, timeout: float = 60.0) -> None:
+        self._log = self.log_path.open("ab")
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "engine",
+            "worker",
+            cwd=self.workdir,
+            env=_process_env(self.env),
+            stdout=self._log,
+            stderr=self._log,
+        )
+        running = re.compile(r"^worker (\S+): running", re.MULTILINE)
+
+        def ready() -> bool:
+            if self.proc is not None and self.proc.returncode is not None:
+                raise RuntimeError(f"{self.name} exited: {self.log_path.read_text()[-3000:]}")
+            found = running.search(self.log_path.read_text(errors="replace"))
+            if found:
+                self.owner = found.group(1)
+            return found is not None
+
+        await wait_for(ready, timeout=timeout, interval=0.1, message=f"{self.name} start")

@@ -3,9 +3,21 @@ OpenAI-compatible client pointed at the managed llama.cpp server."""
 
 from __future__ import annotations
 
+import ssl
+from functools import cache
+
+import httpx
 from langchain_core.language_models import BaseChatModel
 
 from engine.config import LLMBackend, Settings
+
+
+@cache
+def shared_tls_context() -> ssl.SSLContext:
+    """httpx's default verifying context, built once per process: every client would
+    otherwise load the CA bundle again (tens of milliseconds of CPU each, two clients per
+    Ollama server, on every start)."""
+    return httpx.create_ssl_context()
 
 
 def build_chat_model(settings: Settings, backend: LLMBackend | None = None) -> BaseChatModel:
@@ -34,5 +46,5 @@ def build_chat_model(settings: Settings, backend: LLMBackend | None = None) -> B
         model=backend.model,
         base_url=backend.base_url,
         temperature=settings.llm_temperature,
-        client_kwargs={"timeout": settings.llm_timeout_seconds},
+        client_kwargs={"timeout": settings.llm_timeout_seconds, "verify": shared_tls_context()},
     )

@@ -21,7 +21,7 @@ from engine.agents.tools.registry import ToolRegistry
 from engine.agents.tools.role_call import role_call_tool
 from engine.agents.tools.web import web_tool
 from engine.config import Settings
-from engine.llm.factory import build_chat_model
+from engine.llm.factory import build_chat_model, shared_tls_context
 from engine.llm.fleet import FleetGate
 from engine.llm.gate import LLMGate
 from engine.llm.local_server import MODEL_ALIAS, LocalLLMServer, resolve_model
@@ -257,7 +257,9 @@ class EngineService:
     ) -> EngineService:
         db = Database(pool)
         storages = Storages.build(db)
-        http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0))
+        http = httpx.AsyncClient(
+            timeout=httpx.Timeout(30.0, connect=5.0), verify=shared_tls_context()
+        )
         hasher = PasswordHasher(settings.bcrypt_rounds)
         prompts = PromptCache(settings.prompt_dir)
         audit = AuditTrail(storages.audit)
