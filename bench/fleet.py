@@ -333,25 +333,49 @@ async def read_back(dsn: str, questions: list[Question], timeout: float) -> None
 # --- the figures ----------------------------------------------------------------------------
 
 
-def slot_gaps(served: list[Served], questions: list[Question]) -> list[float]:
-    """Seconds from a slot freeing (a reply ended) to the next request arriving at that
-    server, for the slots that freed while a question was waiting (see the module doc)."""
+def handovers(served: list[Served], questions: list[Question]) -> list[tuple[Served, Served]]:
+    """(the reply that freed a slot, the next request at that server) for the slots that
+    freed while a question was waiting (see the module doc)."""
     posted = sorted(q.posted for q in questions)
     asked = sorted(s.arrived for s in served)
 
     def work_waiting(at: float) -> bool:
         return bisect.bisect_left(posted, at) > bisect.bisect_left(asked, at)
 
-    gaps: list[float] = []
+    pairs: list[tuple[Served, Served]] = []
     for name, capacity in CAPACITIES.items():
         mine = [s for s in served if s.server == name]
-        arrived = sorted(s.arrived for s in mine)
-        ended = sorted(s.ended for s in mine)
-        for index in range(capacity, len(arrived)):
-            freed = ended[index - capacity]
-            if work_waiting(freed):
-                gaps.append(arrived[index] - freed)
-    return gaps
+        by_arrival = sorted(mine, key=lambda s: s.arrived)
+        by_end = sorted(mine, key=lambda s: s.ended)
+        for index in range(capacity, len(by_arrival)):
+            freed = by_end[index - capacity]
+            if work_waiting(freed.ended):
+                pairs.append((freed, by_arrival[index]))
+    return pairs
+
+
+def phases_ms(
+    pairs: list[tuple[Served, Served]], questions: list[Question]
+) -> dict[str, list[float]]:
+    """Where a hand-over's time goes, by the answers' own timestamps: the reply ended ->
+    its answer stored (`ai_finished_at`, the storing transaction's start); -> the next
+    job on that server begun (`ai_started_at`; between them: the store's commit, the queue
+    entry deleted, the claim); -> its model request arrived (the begin's commit, the agent
+    building the prompt, the HTTP request)."""
+    by_marker = {q.text.split()[-1]: q for q in questions}
+
+    def question(s: Served) -> Question | None:
+        return next((q for m, q in by_marker.items() if m in s.text), None)
+
+    phases: dict[str, list[float]] = {"reply->stored": [], "->next begun": [], "->asked": []}
+    for freed, following in pairs:
+        done, nxt = question(freed), question(following)
+        if done is None or nxt is None or not done.finished or not nxt.started:
+            continue
+        phases["reply->stored"].append((done.finished - freed.ended) * 1000)
+        phases["->next begun"].append((nxt.started - done.finished) * 1000)
+        phases["->asked"].append((following.arrived - nxt.started) * 1000)
+    return phases
 
 
 @dataclass
@@ -363,6 +387,7 @@ class Throughput:
     ratio: float
     busy: float  # share of slot-time the servers spent on requests, in the window
     gaps_ms: list[float]
+    phases_ms: dict[str, list[float]]
     failed: int
     peaks: dict[str, int]
     cpu_ms: dict[str, float]  # per answer: workers, replica, postgres
@@ -375,6 +400,10 @@ class Throughput:
             f"p99 {percentile(self.gaps_ms, 99):.1f} ms mean {mean(self.gaps_ms):.1f} ms "
             f"(n={len(self.gaps_ms)}); peaks {self.peaks}; failed {self.failed}; CPU per "
             + ", ".join(f"{k} {v:.1f} ms" for k, v in self.cpu_ms.items())
+            + "; hand-over phases p50 / mean: "
+            + ", ".join(
+                f"{k} {percentile(v, 50):.1f} / {mean(v):.1f} ms" for k, v in self.phases_ms.items()
+            )
         )
 
 
@@ -397,6 +426,7 @@ def throughput(
     answers = sum(1 for q in questions if start <= q.finished <= end)
     busy = sum(max(0.0, min(s.ended, end) - max(s.arrived, start)) for s in served)
     rate = answers / window
+    pairs = handovers(served, questions)
     return Throughput(
         workers=count,
         window_s=window,
@@ -404,7 +434,8 @@ def throughput(
         rate=rate,
         ratio=rate / (capacity / latency),
         busy=busy / (capacity * window),
-        gaps_ms=[g * 1000 for g in slot_gaps(served, questions)],
+        gaps_ms=[(n.arrived - f.ended) * 1000 for f, n in pairs],
+        phases_ms=phases_ms(pairs, questions),
         failed=sum(1 for q in questions if q.status != "done"),
         peaks=peaks,
         cpu_ms=cpu_ms,
@@ -431,7 +462,7 @@ async def throughput_run(
         pids = [w.process.pid for w in running]
         before = meter.snapshot()
         workers_before = sum(common.process_cpu_s(p) for p in pids)
-        texts = [f"@@accountant вопрос {count}-{n}" for n in range(args.questions)]
+        texts = [f"@@accountant вопрос #{count}-{n}#" for n in range(args.questions)]
         questions = await post_burst(posters, org.members, chats, texts)
         ideal_s = args.questions * args.latency / sum(CAPACITIES.values())
         await read_back(dsn, questions, timeout=ideal_s * 3 + 60)
