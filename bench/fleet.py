@@ -73,6 +73,11 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--fair-interval", type=float, default=1.0, help="light org, seconds")
     parser.add_argument("--fair-workers", type=int, default=2, help="workers in the fair run")
     parser.add_argument("--skip-fair", action="store_true", help="no fairness run")
+    parser.add_argument(
+        "--probe-claims",
+        action="store_true",
+        help="run the workers as bench.fleet_worker with BENCH_CLAIM_PROBE=1 (claim-pass counts)",
+    )
     return parser.parse_args(argv)
 
 
@@ -212,9 +217,16 @@ class Worker:
 
 
 @contextlib.asynccontextmanager
-async def workers(env: dict[str, str], count: int) -> AsyncIterator[list[Worker]]:
+async def workers(
+    env: dict[str, str], count: int, probe: bool = False
+) -> AsyncIterator[list[Worker]]:
     """`count` `python -m engine worker` processes, each running (its start line printed);
-    SIGTERM on the way out."""
+    SIGTERM on the way out. `probe`: `bench.fleet_worker` with its claim probe instead,
+    whose counts are printed once the workers stopped."""
+    argv = [sys.executable, "-m", "engine", "worker"]
+    if probe:
+        argv = [sys.executable, "-m", "bench.fleet_worker"]
+        env = {**env, "BENCH_CLAIM_PROBE": "1"}
     with tempfile.TemporaryDirectory(prefix="rugpt-workers-") as tmp:
         started: list[Worker] = []
         try:
@@ -224,7 +236,7 @@ async def workers(env: dict[str, str], count: int) -> AsyncIterator[list[Worker]
                 log = workdir / "worker.log"
                 with open(log, "wb") as out:
                     process = subprocess.Popen(
-                        [sys.executable, "-m", "engine", "worker"],
+                        argv,
                         env=env,
                         cwd=workdir,
                         stdin=subprocess.DEVNULL,
@@ -252,6 +264,9 @@ async def workers(env: dict[str, str], count: int) -> AsyncIterator[list[Worker]
                 except subprocess.TimeoutExpired:
                     worker.process.kill()
                     await asyncio.to_thread(worker.process.wait)
+            for worker in started if probe else []:
+                lines = worker.log.read_text(errors="replace").splitlines()
+                print(*(f"worker {worker.process.pid} {x}" for x in lines if "probe:" in x))
 
 
 # --- posting and reading back ---------------------------------------------------------------
@@ -456,7 +471,7 @@ async def throughput_run(
     chats: list[str],
     meter: common.CpuMeter,
 ) -> Throughput:
-    async with workers(env, count) as running:
+    async with workers(env, count, args.probe_claims) as running:
         fleet.served()
         fleet.reset_peaks()
         pids = [w.process.pid for w in running]
@@ -483,9 +498,29 @@ async def throughput_run(
 @dataclass
 class Fairness:
     heavy: list[Question]
-    light: list[Question]
-    light_asked_ms: list[float]  # posted -> model request arrived
+    light: list[Question]  # those posted while heavy ones still waited for a slot
+    served: list[Served]
     workers: int
+
+    def light_phases_ms(self) -> dict[str, list[float]]:
+        """Per light question: POST answered -> the first slot freed after it anywhere
+        (the unavoidable wait: every slot was busy) -> its model request arrived (the
+        engine's part: the hand-over, and any heavy job claimed first)."""
+        ends = sorted(s.ended for s in self.served)
+        phases: dict[str, list[float]] = {"slot wait": [], "slot freed->asked": []}
+        for q in self.light:
+            asked = next((s.arrived for s in self.served if q.text.split()[-1] in s.text), None)
+            if asked is None:
+                continue
+            index = bisect.bisect_left(ends, q.posted)
+            freed = min(ends[index] if index < len(ends) else asked, asked)
+            phases["slot wait"].append((freed - q.posted) * 1000)
+            phases["slot freed->asked"].append((asked - freed) * 1000)
+        return phases
+
+    def overtaken(self) -> int:
+        """Heavy answers begun after a light question was posted and before it began."""
+        return sum(1 for q in self.light for h in self.heavy if q.posted < h.started < q.started)
 
 
 async def fairness_run(
@@ -502,7 +537,7 @@ async def fairness_run(
     heavy_chats = [await common.create_chat(client, u) for u in heavy_org.members]
     (light_user,) = light_org.members
     light_chat = await common.create_chat(client, light_user)
-    async with workers(env, args.fair_workers):
+    async with workers(env, args.fair_workers, args.probe_claims):
         fleet.served()
         texts = [f"@@accountant тяжёлый {n}" for n in range(args.fair_heavy)]
         burst = asyncio.create_task(post_burst(posters, heavy_org.members, heavy_chats, texts))
@@ -530,13 +565,7 @@ async def fairness_run(
         served = fleet.served()
     # a light question counts while heavy ones still waited for a slot after it was posted
     measured = [q for q in light if any(h.started > q.posted for h in heavy)]
-    asked_ms = [
-        (s.arrived - q.sent) * 1000
-        for q in measured
-        for s in served
-        if q.text.split()[-1] in s.text  # the "#n#" marker
-    ]
-    return Fairness(heavy, measured, asked_ms, args.fair_workers)
+    return Fairness(heavy, measured, served, args.fair_workers)
 
 
 def waits_ms(questions: list[Question]) -> list[float]:
@@ -630,17 +659,21 @@ def figures_of(
             ),
             Figure(
                 NAME,
-                f"{label}: light org posted -> model asked",
-                f"p50 {percentile(fair.light_asked_ms, 50):.0f} ms "
-                f"p99 {percentile(fair.light_asked_ms, 99):.0f} ms",
+                f"{label}: light org, POST answered -> model asked",
+                "; ".join(
+                    f"{k} p50 {percentile(v, 50):.0f} ms p99 {percentile(v, 99):.0f} ms"
+                    for k, v in fair.light_phases_ms().items()
+                )
+                + f"; heavy answers begun ahead of a light one: {fair.overtaken()}",
             ),
             Figure(
                 NAME,
                 f"{label}: light org wait (model {latency_ms:.0f} ms)",
                 f"p50 {percentile(light, 50):.0f} ms p99 {percentile(light, 99):.0f} ms "
-                f"(n={len(light)}; p50 {percentile(light, 50) / latency_ms:.2f}x the model)",
-                "p99 < 2x model",
-                bool(light) and percentile(light, 99) < 2 * latency_ms,
+                f"(n={len(light)}; p50 {percentile(light, 50) / latency_ms:.2f}x the model, "
+                f"heavy p50 {percentile(heavy, 50) / latency_ms:.1f}x)",
+                "p50 < 2x model",
+                bool(light) and percentile(light, 50) < 2 * latency_ms,
             ),
         ]
     return figures
