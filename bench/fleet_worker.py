@@ -6,8 +6,8 @@ With BENCH_CLAIM_PROBE=1 every `AIWorker._claim_pass` is counted, and so are the
 that claimed nothing while the process's job slots (AI_MAX_CONCURRENT_JOBS, by default the
 fleet's summed capacity) were all counted as taken although one of the jobs counted had
 already finished (its task done, not yet dropped from the set by its done-callback): the
-slot that job freed in the database then stays idle until something else wakes the loop. On stop the worker
-prints `claim probe: passes <n> blocked-by-finished <m> jobs <k>`.
+slot that job freed in the database then stays idle until something else wakes the loop.
+On stop the worker prints `claim probe: passes <n> blocked-by-finished <m> jobs <k>`.
 Nothing in `src/` knows about it; without the variable this is exactly `rugpt worker`.
 """
 
