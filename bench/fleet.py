@@ -45,6 +45,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -77,6 +78,11 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         "--probe-claims",
         action="store_true",
         help="run the workers as bench.fleet_worker with BENCH_CLAIM_PROBE=1 (claim-pass counts)",
+    )
+    parser.add_argument(
+        "--no-sync-commit",
+        action="store_true",
+        help="experiment: the database's synchronous_commit off (no WAL flush waits)",
     )
     return parser.parse_args(argv)
 
@@ -579,6 +585,13 @@ async def measure(args: argparse.Namespace) -> tuple[list[Throughput], Fairness 
         common.fresh_database(admin_dsn) as dsn,
         model_fleet(args.latency) as fleet,
     ):
+        if args.no_sync_commit:
+            conn = await asyncpg.connect(dsn)
+            try:
+                name = urlsplit(dsn).path.lstrip("/")
+                await conn.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
+            finally:
+                await conn.close()
         backends = json.dumps(fleet.backends())
         settings = {"llm_backends": backends, "llm_timeout_seconds": "60"}
         first_url = fleet.backends()[0]["base_url"]
