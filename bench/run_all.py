@@ -23,7 +23,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import ai_latency, common, msg_write, read_path, slow_llm, startup  # noqa: E402
+from bench import ai_latency, common, fleet, msg_write, read_path, slow_llm, startup  # noqa: E402
 from bench.common import Figure  # noqa: E402
 
 Main = Callable[[Sequence[str] | None], list[Figure]]
@@ -53,6 +53,13 @@ BENCHMARKS: list[tuple[str, str, Main, list[str], list[str]]] = [
         [],
     ),
     ("6", "start-up and memory", startup.main, ["--restarts", "2", "--imports", "2"], []),
+    (
+        "11",
+        "AI queue over a fleet",
+        fleet.main,
+        ["--questions", "120", "--workers", "2", "--fair-heavy", "60"],
+        [],
+    ),
 ]
 
 try:  # benchmark 4 needs the calendar scheduler (branch `calendar`)
