@@ -3,9 +3,12 @@ OpenAI-compatible client pointed at the managed llama.cpp server."""
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from langchain_core.language_models import BaseChatModel
 
 from engine.config import LLMBackend, Settings
+from engine.llm.transport import KeepAliveTransport
 
 
 def build_chat_model(settings: Settings, backend: LLMBackend | None = None) -> BaseChatModel:
@@ -30,9 +33,14 @@ def build_chat_model(settings: Settings, backend: LLMBackend | None = None) -> B
         )
     from langchain_ollama import ChatOllama
 
+    async_client_kwargs: dict[str, object] = {}
+    if urlsplit(backend.base_url).scheme == "http":
+        # head and body in one write, no readability poll per call: llm/transport.py
+        async_client_kwargs["transport"] = KeepAliveTransport()
     return ChatOllama(
         model=backend.model,
         base_url=backend.base_url,
         temperature=settings.llm_temperature,
         client_kwargs={"timeout": settings.llm_timeout_seconds},
+        async_client_kwargs=async_client_kwargs,
     )
