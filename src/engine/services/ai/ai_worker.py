@@ -90,7 +90,10 @@ class AIWorker:
 
     async def _claim_pass(self) -> int:
         started = 0
-        while not self._closing and len(self._tasks) < self.settings.ai_job_slots:
+        while not self._closing:
+            if len(self._tasks) >= self.settings.ai_job_slots:
+                self.fleet.backlog = True  # not looked: a slot freed here must look again
+                break
             if self._submitted is not None and not self._submitted:
                 break
             job = await self.fleet.claim(self._submitted)
@@ -102,6 +105,8 @@ class AIWorker:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
             started += 1
+            if not self.fleet.backlog:  # nothing else was waiting: no claim that finds none
+                break
         return started
 
     async def _heartbeat_forever(self) -> None:
