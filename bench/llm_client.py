@@ -9,7 +9,9 @@ this process calls it N times per variant, alternating, and reports its own CPU 
 - `ollama stream`: `ollama.AsyncClient.chat(stream=True)` (the library under ChatOllama);
 - `ChatOllama.ainvoke` and `ChatOllama.astream` (LangChain), and `ainvoke(stream=False)`
   (the answer in one JSON body: what a chain step whose tokens nobody watches needs);
-- `LLMGate.complete`: the engine's gate, without and with a token callback.
+- `LLMGate.complete`: the engine's gate, without and with a token callback;
+- `..., KeepAliveTransport`: the same over the engine's own HTTP transport for the model
+  (`llm/transport.py`, what `llm/factory.py` gives ChatOllama for an `http://` server).
 
     PYTHONPATH=src:. python bench/llm_client.py [--calls 300] [--profile gate]
 
@@ -52,6 +54,7 @@ async def measure(args: argparse.Namespace) -> dict[str, float]:
     from tests.fakes.llm_server import Reply
 
     from engine.llm.gate import LLMGate
+    from engine.llm.transport import KeepAliveTransport
 
     async with common.scripted_llm() as llm:
         llm.set_default(Reply.text(ANSWER))
@@ -68,15 +71,28 @@ async def measure(args: argparse.Namespace) -> dict[str, float]:
         model = ChatOllama(model=MODEL, base_url=base, temperature=0.2, client_kwargs={})
         gate = LLMGate(model, max_concurrency=8, timeout=60)
         raw = httpx.AsyncClient(base_url=base, timeout=60)
+        # the engine's own model client (llm/factory.py): KeepAliveTransport under httpx
+        lean_model = ChatOllama(
+            model=MODEL,
+            base_url=base,
+            temperature=0.2,
+            client_kwargs={"timeout": 60},
+            async_client_kwargs={"transport": KeepAliveTransport()},
+        )
+        lean_gate = LLMGate(lean_model, max_concurrency=8, timeout=60)
+        lean_raw = httpx.AsyncClient(base_url=base, timeout=60, transport=KeepAliveTransport())
         ollama = AsyncClient(host=base)
 
-        async def httpx_stream() -> None:
+        async def httpx_stream(client: httpx.AsyncClient = raw) -> None:
             text = []
-            async with raw.stream("POST", "/api/chat", json=payload) as response:
+            async with client.stream("POST", "/api/chat", json=payload) as response:
                 async for line in response.aiter_lines():
                     if line:
                         text.append(json.loads(line)["message"]["content"])
             assert "".join(text) == ANSWER
+
+        async def lean_httpx_stream() -> None:
+            await httpx_stream(lean_raw)
 
         async def ollama_stream() -> None:
             text = [
@@ -100,12 +116,18 @@ async def measure(args: argparse.Namespace) -> dict[str, float]:
         async def gate_complete() -> None:
             assert (await gate.complete(messages)).content == ANSWER
 
-        async def gate_streamed() -> None:
+        async def gate_streamed(gate: LLMGate = gate) -> None:
             tokens: list[str] = []
             reply = await gate.complete(
                 messages, on_token=lambda delta, _first: tokens.append(delta)
             )
             assert reply.content == ANSWER
+
+        async def lean_gate_complete() -> None:
+            assert (await lean_gate.complete(messages)).content == ANSWER
+
+        async def lean_gate_streamed() -> None:
+            await gate_streamed(lean_gate)
 
         variants: dict[str, Callable[[], Awaitable[None]]] = {
             "httpx stream": httpx_stream,
@@ -115,6 +137,9 @@ async def measure(args: argparse.Namespace) -> dict[str, float]:
             "ChatOllama.ainvoke(stream=False)": lc_ainvoke_whole,
             "LLMGate.complete": gate_complete,
             "LLMGate.complete(on_token)": gate_streamed,
+            "httpx stream, KeepAliveTransport": lean_httpx_stream,
+            "LLMGate.complete, KeepAliveTransport": lean_gate_complete,
+            "LLMGate.complete(on_token), KeepAliveTransport": lean_gate_streamed,
         }
         for call in variants.values():  # warm-up: connections, imports, caches
             for _ in range(10):
@@ -137,6 +162,7 @@ async def measure(args: argparse.Namespace) -> dict[str, float]:
             stats.sort_stats("tottime").print_stats(30)
             stats.sort_stats("cumulative").print_stats("langchain|ollama|uuid|langsmith", 60)
         await raw.aclose()
+        await lean_raw.aclose()
         return {name: total * 1000 / args.calls for name, total in cpu.items()}
 
 

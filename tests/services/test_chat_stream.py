@@ -4,6 +4,7 @@ token expires; a subscriber that falls behind is told to resync instead of losin
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 from fastapi import FastAPI
 
 from engine.models.access import RevocationReason
+from engine.services.chats.chat_stream import StreamGrant
 from engine.services.chats.events import QUEUE_LIMIT, ChatEvent, EventType
 from tests.conftest import SYSTEM_ADMIN_PASSWORD, running_app
 from tests.fakes._uvicorn import UvicornRunner
@@ -343,3 +345,41 @@ async def test_a_subscriber_that_falls_behind_gets_resync(
     )
     reread = [m["id"] for m in page.json()["items"]]
     assert reread == [m.id for m in missed if m is not None] + [live["message"]["id"]]
+
+
+async def test_events_already_waiting_go_out_as_one_batch(
+    api: Api, app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """A model that answers quickly publishes many tokens in one turn of the event loop;
+    the stream hands them on together (the route writes a batch with one socket write)."""
+    engine = app.state.engine
+    org = await api.create_org(members=2)
+    alice, bob = org.members
+    chat = await create_chat(client, alice, bob)
+    chat_id = UUID(chat["id"])
+    user = await engine.storages.users.get_active_for_token(UUID(org.id), UUID(bob.id))
+    grant = StreamGrant(user, chat_id, None, time.time() + 60)
+
+    async def connected() -> bool:
+        return False
+
+    events = engine.streams.events(grant, after_id=None, is_disconnected=connected)
+    try:
+        assert [e.type for e in await anext(events)] == [EventType.READY]
+        waiting = asyncio.ensure_future(anext(events))
+        await asyncio.sleep(0)  # the stream now waits for live events
+        for index in range(40):
+            engine.bus.publish(
+                chat_id, ChatEvent(EventType.AI_TOKEN, {"message_id": 1, "delta": str(index)})
+            )
+        engine.bus.publish(chat_id, ChatEvent(EventType.MESSAGE_STATUS, {"id": 1}))
+        batch = await asyncio.wait_for(waiting, timeout=5)
+        assert [e.data.get("delta") for e in batch[:-1]] == [str(i) for i in range(40)]
+        assert batch[-1].type is EventType.MESSAGE_STATUS
+        # alone, an event leaves alone
+        waiting = asyncio.ensure_future(anext(events))
+        await asyncio.sleep(0)
+        engine.bus.publish(chat_id, ChatEvent(EventType.MESSAGE_STATUS, {"id": 2}))
+        assert [e.data for e in await asyncio.wait_for(waiting, timeout=5)] == [{"id": 2}]
+    finally:
+        await events.aclose()

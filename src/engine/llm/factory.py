@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import ssl
 from functools import cache
+from urllib.parse import urlsplit
 
 import httpx
 from langchain_core.language_models import BaseChatModel
 
 from engine.config import LLMBackend, Settings
+from engine.llm.transport import KeepAliveTransport
 
 
 @cache
@@ -42,9 +44,14 @@ def build_chat_model(settings: Settings, backend: LLMBackend | None = None) -> B
         )
     from langchain_ollama import ChatOllama
 
+    async_client_kwargs: dict[str, object] = {}
+    if urlsplit(backend.base_url).scheme == "http":
+        # head and body in one write, no readability poll per call: llm/transport.py
+        async_client_kwargs["transport"] = KeepAliveTransport()
     return ChatOllama(
         model=backend.model,
         base_url=backend.base_url,
         temperature=settings.llm_temperature,
         client_kwargs={"timeout": settings.llm_timeout_seconds, "verify": shared_tls_context()},
+        async_client_kwargs=async_client_kwargs,
     )

@@ -58,6 +58,11 @@ def _urgent_ticket(alias: str) -> str:
 
 
 _JOB_COLUMNS = "id, org_id, user_id, kind, message_id, backend, attempts"
+# The claim's optional restriction to some messages ($6: the answers queued here).
+_ONLY_MESSAGES = (
+    "($6::bigint[] IS NULL"
+    " OR ({alias}.status = 'pending' AND {alias}.message_id = ANY($6::bigint[])))"
+)
 
 
 def _job(row: asyncpg.Record) -> ClaimedJob:
@@ -183,6 +188,27 @@ class AIQueueStorage:
         waits or no slot is free. Fair order: the organization with the fewest running
         jobs, then its user with the fewest, then the oldest; an urgent ticket waiting
         longer goes first (it is granted to its owner, so nothing is claimed here)."""
+        job, _ = await self.claim_next(
+            owner,
+            backends=backends,
+            aging_seconds=aging_seconds,
+            lease_seconds=lease_seconds,
+            only_messages=only_messages,
+        )
+        return job
+
+    async def claim_next(
+        self,
+        owner: str,
+        *,
+        backends: Sequence[str],
+        aging_seconds: float,
+        lease_seconds: float,
+        only_messages: Sequence[int] | None = None,
+    ) -> tuple[ClaimedJob | None, bool]:
+        """`claim`, and whether anything else was waiting then (another chat answer this
+        claim could take, or a ticket): when nothing was, the claimer need not look again
+        until told of new work, which saves a claim transaction or two per answer."""
         async with self.db.system("ai worker").transaction() as conn:
             # The claim commits without waiting for its WAL flush (this transaction only):
             # a claim lost in a database crash leaves the job pending or past its lease, and
@@ -201,18 +227,26 @@ class AIQueueStorage:
                         LEFT JOIN org_load o ON o.org_id = j.org_id
                         LEFT JOIN user_load u ON u.org_id = j.org_id
                                              AND u.user_id IS NOT DISTINCT FROM j.user_id
-                        WHERE {_claimable_chat("j")}
-                          AND ($6::bigint[] IS NULL
-                               OR (j.status = 'pending' AND j.message_id = ANY($6::bigint[])))
-                          AND NOT EXISTS (SELECT 1 FROM ai_jobs t
-                                          WHERE {_urgent_ticket("t")} AND t.id < j.id)
+                        WHERE {_claimable_chat("j")} AND {_ONLY_MESSAGES.format(alias="j")}
+                          AND j.id < coalesce((SELECT min(t.id) FROM ai_jobs t
+                                               WHERE {_urgent_ticket("t")}),
+                                              9223372036854775807)
                         ORDER BY coalesce(o.n, 0), coalesce(u.n, 0), j.id
-                        LIMIT 1)
-                    UPDATE ai_jobs SET status = 'running', owner = $4,
-                           backend = (SELECT name FROM free), attempts = attempts + 1,
-                           lease_until = now() + make_interval(secs => $5), started_at = now()
-                    WHERE id = (SELECT id FROM next) AND EXISTS (SELECT 1 FROM free)
-                    RETURNING {_JOB_COLUMNS}""",
+                        LIMIT 1),
+                    claimed AS (
+                        UPDATE ai_jobs SET status = 'running', owner = $4,
+                               backend = (SELECT name FROM free), attempts = attempts + 1,
+                               lease_until = now() + make_interval(secs => $5),
+                               started_at = now()
+                        WHERE id = (SELECT id FROM next) AND EXISTS (SELECT 1 FROM free)
+                        RETURNING {_JOB_COLUMNS})
+                    SELECT c.*, EXISTS (
+                        SELECT 1 FROM ai_jobs w
+                        WHERE w.id IS DISTINCT FROM (SELECT id FROM claimed)
+                          AND (({_claimable_chat("w")} AND {_ONLY_MESSAGES.format(alias="w")})
+                               OR (w.kind = 'ticket' AND w.status = 'pending'
+                                   AND w.lease_until > now()))) AS more_waiting
+                    FROM (SELECT 1) AS one LEFT JOIN claimed c ON true""",
                 list(backends),
                 [],
                 aging_seconds,
@@ -220,7 +254,9 @@ class AIQueueStorage:
                 lease_seconds,
                 None if only_messages is None else list(only_messages),
             )
-        return _job(row) if row else None
+        assert row is not None
+        job = _job(row) if row["id"] is not None else None
+        return job, bool(row["more_waiting"])
 
     # --- tickets: a proactive run waits for a slot of its own ---
 

@@ -90,7 +90,10 @@ class AIWorker:
 
     async def _claim_pass(self) -> int:
         started = 0
-        while not self._closing and len(self._tasks) < self.settings.ai_job_slots:
+        while not self._closing:
+            if self._running() >= self.settings.ai_job_slots:
+                self.fleet.backlog = True  # not looked: a slot freed here must look again
+                break
             if self._submitted is not None and not self._submitted:
                 break
             job = await self.fleet.claim(self._submitted)
@@ -102,7 +105,14 @@ class AIWorker:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
             started += 1
+            if not self.fleet.backlog:  # nothing else was waiting: no claim that finds none
+                break
         return started
+
+    def _running(self) -> int:
+        # A finished job's task leaves the set in its done-callback, which runs after the
+        # claim pass its own release woke: counted, its freed slot would stay idle.
+        return sum(1 for task in self._tasks if not task.done())
 
     async def _heartbeat_forever(self) -> None:
         interval = self.settings.ai_lease_seconds / 3

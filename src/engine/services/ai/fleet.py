@@ -49,6 +49,12 @@ class AIFleet:
         """Jobs and tickets this process holds (running or waiting): the heartbeat's list."""
         self.broadcast: Callable[[str], None] | None = None
         self._changed = asyncio.Event()
+        self.backlog = True
+        """Whether work may be waiting that this process's worker did not take: something
+        was waiting at the last claim (another answer, a ticket, or no slot free), or the
+        worker stopped before looking. When not, a slot freed here wakes no local claim
+        pass (new work wakes one anyway), only the other processes."""
+        self._ticket_waiters = 0
         self._suspect: set[str] = set()
         """Backends with a failure on record: a success is then written back."""
 
@@ -80,7 +86,7 @@ class AIFleet:
 
     async def claim(self, only_messages: set[int] | None = None) -> ClaimedJob | None:
         s = self.settings
-        job = await self.queue.claim(
+        job, self.backlog = await self.queue.claim_next(
             self.owner,
             backends=self.names,
             aging_seconds=s.ai_proactive_aging_seconds,
@@ -96,7 +102,10 @@ class AIFleet:
         try:
             await self.queue.finish(job_id)
         finally:
-            self.changed()
+            if self.backlog or self._ticket_waiters:
+                self.local_changed()
+            if self.broadcast is not None:
+                self.broadcast(QUEUE_SIGNAL)
 
     def lease_for(self, job_id: int, backend: str) -> SlotLease:
         return SlotLease(job_id, backend, reroute=self.reroute, on_success=self._succeeded)
@@ -118,16 +127,20 @@ class AIFleet:
         self.held.add(ticket)
         token = None
         try:
-            while True:
-                backend = await self.queue.grant_ticket(
-                    ticket,
-                    backends=self.names,
-                    aging_seconds=s.ai_proactive_aging_seconds,
-                    lease_seconds=s.ai_lease_seconds,
-                )
-                if backend is not None:
-                    break
-                await self.wait_change(s.ai_poll_interval_seconds)
+            self._ticket_waiters += 1
+            try:
+                while True:
+                    backend = await self.queue.grant_ticket(
+                        ticket,
+                        backends=self.names,
+                        aging_seconds=s.ai_proactive_aging_seconds,
+                        lease_seconds=s.ai_lease_seconds,
+                    )
+                    if backend is not None:
+                        break
+                    await self.wait_change(s.ai_poll_interval_seconds)
+            finally:
+                self._ticket_waiters -= 1
             lease = self.lease_for(ticket, backend)
             token = CURRENT_LEASE.set(lease)
             yield lease

@@ -24,6 +24,8 @@ from engine.storage.organizations import OrganizationStorage
 from engine.storage.users import UserStorage
 
 REPLAY_LIMIT = 200
+BATCH_LIMIT = 100
+"""Events written at once, at most (a batch is one socket write)."""
 PING_SECONDS = 15.0
 
 
@@ -59,9 +61,13 @@ class ChatStreamService:
         after_id: int | None,
         is_disconnected: Callable[[], Awaitable[bool]],
         ping_seconds: float = PING_SECONDS,
-    ) -> AsyncGenerator[ChatEvent, None]:
+    ) -> AsyncGenerator[list[ChatEvent], None]:
         """`ready`, the messages missed since `after_id`, then live events until the client
         goes, access is revoked (`access.revoked`, last) or the token expires.
+
+        Events come in batches: whatever is already waiting when the stream wakes up goes
+        out together (the route writes a batch at once, one socket write instead of one per
+        event: the tokens of a model that answers quickly arrive many to a loop turn).
 
         A subscriber that fell behind gets `resync` with the last message id it was sent and
         then live events again: it re-reads `GET …/messages?after_id=` to fill the gap.
@@ -70,12 +76,12 @@ class ChatStreamService:
         async with self.bus.subscribe(
             chat_id, org_id=user.org_id, user_id=user.id, session_id=grant.session_id
         ) as subscription:
-            yield ChatEvent(EventType.READY, {"chat_id": str(chat_id)})
+            yield [ChatEvent(EventType.READY, {"chat_id": str(chat_id)})]
             # Subscribed first, checked second: access lost before the subscription existed
             # is seen here, access lost after it arrives as a revocation.
             lost = await self._access_lost(user, chat_id)
             if lost is not None:
-                yield revoked_event(lost)
+                yield [revoked_event(lost)]
                 return
             if after_id is None:
                 position = await self.messages.latest_id(user.org_id, chat_id)
@@ -84,17 +90,20 @@ class ChatStreamService:
                 missed = await self.messages.page(
                     user.org_id, chat_id, limit=REPLAY_LIMIT, after_id=after_id
                 )
-                for message in missed:
-                    position = message.id
-                    yield ChatEvent(EventType.MESSAGE_CREATED, message=message)
+                replay = [ChatEvent(EventType.MESSAGE_CREATED, message=m) for m in missed]
+                if missed:
+                    position = missed[-1].id
                 if len(missed) == REPLAY_LIMIT:  # more were missed than one replay holds
-                    yield _resync(position)
-            async for event in self._live(subscription, grant, is_disconnected, ping_seconds):
-                if event.type is EventType.RESYNC:
-                    event = _resync(position)
-                elif event.message is not None and event.type is EventType.MESSAGE_CREATED:
-                    position = max(position, event.message.id)
-                yield event
+                    replay.append(_resync(position))
+                if replay:
+                    yield replay
+            async for batch in self._live(subscription, grant, is_disconnected, ping_seconds):
+                for index, event in enumerate(batch):
+                    if event.type is EventType.RESYNC:
+                        batch[index] = _resync(position)
+                    elif event.message is not None and event.type is EventType.MESSAGE_CREATED:
+                        position = max(position, event.message.id)
+                yield batch
 
     async def _live(
         self,
@@ -102,23 +111,33 @@ class ChatStreamService:
         grant: StreamGrant,
         is_disconnected: Callable[[], Awaitable[bool]],
         ping_seconds: float,
-    ) -> AsyncIterator[ChatEvent]:
+    ) -> AsyncIterator[list[ChatEvent]]:
+        queue = subscription.queue
         while True:
-            if subscription.overflowed and subscription.queue.empty():
+            if subscription.overflowed and queue.empty():
                 subscription.overflowed = False
-                yield ChatEvent(EventType.RESYNC)
+                yield [ChatEvent(EventType.RESYNC)]
             left = grant.expires_at - time.time()
             if left <= 0:
-                yield revoked_event(RevocationReason.TOKEN_EXPIRED)
+                yield [revoked_event(RevocationReason.TOKEN_EXPIRED)]
                 return
-            try:
-                event = await asyncio.wait_for(subscription.get(), timeout=min(ping_seconds, left))
-            except TimeoutError:
-                if await is_disconnected():
-                    return
-                continue
-            yield event
-            if event.type is EventType.ACCESS_REVOKED:
+            batch: list[ChatEvent] = []
+            if queue.empty():
+                try:
+                    async with asyncio.timeout(min(ping_seconds, left)):
+                        batch.append(await queue.get())
+                except TimeoutError:
+                    if await is_disconnected():
+                        return
+                    continue
+            while (
+                len(batch) < BATCH_LIMIT
+                and not queue.empty()
+                and (not batch or batch[-1].type is not EventType.ACCESS_REVOKED)
+            ):
+                batch.append(queue.get_nowait())
+            yield batch
+            if batch[-1].type is EventType.ACCESS_REVOKED:
                 return
 
     async def _access_lost(self, user: User, chat_id: UUID) -> RevocationReason | None:
