@@ -179,3 +179,28 @@ async def test_a_server_killed_mid_answer_and_one_failing_leave_the_answers_to_t
         health = (await client.get("/api/v1/health")).json()
         states = {b["name"]: b["state"] for b in health["llm_backends"]}
         assert states == {"fleet-small": "healthy", "fleet-mid": "ejected", "fleet-big": "ejected"}
+
+
+async def test_one_worker_hands_a_freed_slot_to_the_next_answer_without_a_poll(  # type: ignore[no-untyped-def]
+    make_settings, llm
+) -> None:
+    """A slot freed by a finished answer is claimed again at once, not at the next poll."""
+    llm.set_default(Reply.text("ответ", delay=0.02))
+    backend = {
+        "name": "single-slot",
+        "provider": "ollama",
+        "base_url": llm.ollama_base_url,
+        "model": "qwen2.5:7b",
+        "capacity": 1,
+    }
+    settings = make_settings(
+        llm_backends=[backend], ai_recovery_enabled=True, ai_poll_interval_seconds=60
+    )
+    async with running_app(settings) as (_app, client):
+        org = await Api(client, SYSTEM_ADMIN_PASSWORD).create_org(members=2)
+        chat_id, ids = await _ask_many(client, org, 12)
+
+        async def all_done() -> bool:
+            return all(s == "done" for s in await _status(client, org, chat_id, ids))
+
+        await wait_for(all_done, timeout=20, message="twelve answers through one slot")
