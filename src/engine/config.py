@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     llm_timeout_seconds: float = Field(300.0, gt=0)
     llm_max_concurrency: int = Field(2, ge=1)
     llm_temperature: float = 0.2
+    # The Ollama client's HTTP transport for http:// servers: `lean` (llm/transport.py) or
+    # `httpx` (httpx's own), the way back should a server or proxy disagree with the lean one.
+    llm_http_transport: Literal["lean", "httpx"] = "lean"
     llm_health_timeout_seconds: float = 2.0
     # The fleet; empty = the one backend the LLM_* settings above describe ("default").
     llm_backends: list[LLMBackend] = Field(default_factory=list)

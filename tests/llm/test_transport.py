@@ -44,6 +44,13 @@ def test_the_ollama_client_of_an_http_server_uses_it() -> None:
     assert isinstance(transport_of("http://127.0.0.1:11434"), KeepAliveTransport)
     # TLS stays with httpx's own transport
     assert not isinstance(transport_of("https://llm.example:443"), KeepAliveTransport)
+    plain = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        llm_base_url="http://127.0.0.1:11434",
+        llm_http_transport="httpx",
+    )
+    client = build_chat_model(plain)._async_client._client  # type: ignore[attr-defined]
+    assert not isinstance(client._transport, KeepAliveTransport)
 
 
 async def test_streamed_and_whole_answers_through_the_gate(llm: ScriptedLLM) -> None:
@@ -52,7 +59,7 @@ async def test_streamed_and_whole_answers_through_the_gate(llm: ScriptedLLM) -> 
     llm.set_default(Reply.text(answer, chunk_size=4))
     tokens: list[str] = []
 
-    streamed = await gate.complete(QUESTION, on_token=tokens.append)
+    streamed = await gate.complete(QUESTION, on_token=lambda delta, _first: tokens.append(delta))
     whole = await gate.complete(QUESTION)
 
     assert streamed.content == whole.content == answer
@@ -66,7 +73,7 @@ async def test_tokens_are_handed_on_as_the_model_sends_them(llm: ScriptedLLM) ->
     seen: list[tuple[float, str]] = []
     loop = asyncio.get_running_loop()
 
-    reply = await gate.complete(QUESTION, on_token=lambda t: seen.append((loop.time(), t)))
+    reply = await gate.complete(QUESTION, on_token=lambda t, _first: seen.append((loop.time(), t)))
 
     assert reply.content == "раз два три четыре"
     # the first token was there well before the last one was sent
@@ -89,17 +96,19 @@ async def test_a_streamed_call_fails_with_the_reason_of_httpx_transport(
     gate = _gate(llm.ollama_base_url, timeout=1.0)
     llm.queue(reply)
     with pytest.raises(LLMError) as raised:
-        await gate.complete(QUESTION, on_token=lambda _: None)
+        await gate.complete(QUESTION, on_token=lambda _delta, _first: None)
     assert raised.value.kind is failure, raised.value.detail
     # and the next call on the same client works
     llm.set_default(Reply.text("Снова на связи."))
-    assert (await gate.complete(QUESTION, on_token=lambda _: None)).content == "Снова на связи."
+    assert (
+        await gate.complete(QUESTION, on_token=lambda _delta, _first: None)
+    ).content == "Снова на связи."
 
 
 async def test_an_unreachable_server_streamed() -> None:
     gate = _gate(f"http://127.0.0.1:{free_loopback_port()}", timeout=1.0)
     with pytest.raises(LLMError) as raised:
-        await gate.complete(QUESTION, on_token=lambda _: None)
+        await gate.complete(QUESTION, on_token=lambda _delta, _first: None)
     assert raised.value.kind is LLMFailure.UNREACHABLE
 
 

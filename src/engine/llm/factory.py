@@ -45,7 +45,7 @@ def build_chat_model(settings: Settings, backend: LLMBackend | None = None) -> B
     from langchain_ollama import ChatOllama
 
     async_client_kwargs: dict[str, object] = {}
-    if urlsplit(backend.base_url).scheme == "http":
+    if settings.llm_http_transport == "lean" and urlsplit(backend.base_url).scheme == "http":
         # head and body in one write, no readability poll per call: llm/transport.py
         async_client_kwargs["transport"] = KeepAliveTransport()
     return ChatOllama(
