@@ -230,7 +230,9 @@ class AIFleet:
     # --- reports ---
 
     async def report(self) -> dict[str, Any]:
-        states = await self.queue.backend_states()
+        # the servers this process is configured with: a row left by a server taken out of
+        # LLM_BACKENDS (or by another installation's list) is not part of the fleet
+        states = [s for s in await self.queue.backend_states() if s.name in self.backends]
         queued = await self.queue.queue_length()
         listed = []
         for state in states:
