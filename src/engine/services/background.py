@@ -8,7 +8,9 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
+from uuid import UUID
 
 log = logging.getLogger(__name__)
 
@@ -16,6 +18,38 @@ log = logging.getLogger(__name__)
 def process_id() -> str:
     """Who holds a lease (AI jobs, firings): host, pid, and a nonce for a reused pid."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+Renew = Callable[[Sequence[tuple[UUID, int]], datetime], Awaitable[set[UUID]]]
+
+
+async def renew_leases_forever(
+    in_flight: dict[UUID, int],
+    *,
+    lease_seconds: float,
+    now: Callable[[], Awaitable[datetime]],
+    renew: Renew,
+    what: str,
+) -> None:
+    """Renew the leases of the work in `in_flight` ({id: attempt}) every third of a lease.
+
+    A process that dies stops renewing, so its work is taken over once the short lease has
+    run out; slow work of a live process is never taken over. Work no longer held (done
+    meanwhile, or taken over after a lapse: its attempt number moved on) leaves the dict.
+    """
+    while True:
+        await asyncio.sleep(lease_seconds / 3)
+        claims = list(in_flight.items())
+        if not claims:
+            continue
+        try:
+            held = await renew(claims, await now() + timedelta(seconds=lease_seconds))
+        except Exception:  # the next beat tries again; the lease still has 2/3 to run
+            log.warning("could not renew the leases of %d %s", len(claims), what)
+            continue
+        for work_id, _ in claims:
+            if work_id not in held and in_flight.pop(work_id, 0):
+                log.info("lease of %s %s is no longer ours", what, work_id)
 
 
 class PeriodicTask:

@@ -30,7 +30,7 @@ from engine.models.calendar import (
     MissedPolicy,
     RunStatus,
 )
-from engine.services.background import process_id
+from engine.services.background import process_id, renew_leases_forever
 from engine.services.calendar.recurrence import Schedule
 from engine.services.notifications.notification_service import NotificationService
 from engine.storage.calendar import CalendarRunStorage, CalendarStorage
@@ -288,27 +288,16 @@ class SchedulerService:
         return len(runs)
 
     async def _heartbeat(self, in_flight: dict[UUID, int]) -> None:
-        """Renew the leases of this batch's firings (running or waiting) every lease/3.
-
-        The lease is short (SCHEDULER_LEASE_SECONDS, 60 s) so a dead process's firings are
-        taken over within about a minute, while a live process's agent may run for as long
-        as SCHEDULER_AGENT_TIMEOUT_SECONDS allows.
-        """
-        lease = self.settings.scheduler_lease_seconds
-        while True:
-            await asyncio.sleep(lease / 3)
-            claims = list(in_flight.items())
-            if not claims:
-                continue
-            try:
-                now = await self.clock.now()
-                held = await self.runs.renew(claims, lease_until=now + timedelta(seconds=lease))
-            except Exception:  # the next beat tries again; the lease still has 2/3 to run
-                log.warning("could not renew the leases of %d firings", len(claims))
-                continue
-            for run_id, _ in claims:
-                if run_id not in held and in_flight.pop(run_id, 0):
-                    log.info("lease of firing %s is no longer ours", run_id)
+        """The lease is short (SCHEDULER_LEASE_SECONDS, 60 s) so a dead process's firings
+        are taken over within about a minute, while a live process's agent may run for as
+        long as SCHEDULER_AGENT_TIMEOUT_SECONDS allows."""
+        await renew_leases_forever(
+            in_flight,
+            lease_seconds=self.settings.scheduler_lease_seconds,
+            now=self.clock.now,
+            renew=lambda claims, until: self.runs.renew(claims, lease_until=until),
+            what="firings",
+        )
 
     async def _execute(self, run: EventRun) -> None:
         settings = self.settings

@@ -40,6 +40,7 @@ from engine.models.user import User
 from engine.notifications.base import BaseSender, DeliveryError
 from engine.notifications.telegram import is_chat_address
 from engine.services.audit_service import AuditTrail
+from engine.services.background import renew_leases_forever
 from engine.services.identity.access import require_org_admin
 from engine.storage.notifications import ChannelStorage, NotificationLogStorage, NotificationStorage
 from engine.storage.postgres.clock import DatabaseClock
@@ -176,27 +177,13 @@ class NotificationService:
                 return handled
 
     async def _heartbeat(self, in_flight: dict[UUID, int]) -> None:
-        """Renew the leases of this batch (sending or waiting for a slot) every lease/3.
-
-        A process that dies stops renewing, so its deliveries are taken over once the short
-        lease has run out; a slow delivery of a live process is never taken over.
-        """
-        lease = self.settings.notification_lease_seconds
-        while True:
-            await asyncio.sleep(lease / 3)
-            claims = list(in_flight.items())
-            if not claims:
-                continue
-            try:
-                now = await self.clock.now()
-                held = await self.outbox.renew(claims, lease_until=now + timedelta(seconds=lease))
-            except Exception:  # the next beat tries again; the lease still has 2/3 to run
-                log.warning("could not renew the leases of %d notifications", len(claims))
-                continue
-            for notification_id, _ in claims:
-                # finished meanwhile, or taken over after a lapse (then its close is refused)
-                if notification_id not in held and in_flight.pop(notification_id, 0):
-                    log.info("lease of notification %s is no longer ours", notification_id)
+        await renew_leases_forever(
+            in_flight,
+            lease_seconds=self.settings.notification_lease_seconds,
+            now=self.clock.now,
+            renew=lambda claims, until: self.outbox.renew(claims, lease_until=until),
+            what="notifications",
+        )
 
     async def _deliver(self, notification: Notification) -> None:
         user = await self.users.get(notification.org_id, notification.user_id)
