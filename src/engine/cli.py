@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -24,6 +25,7 @@ from pydantic import ValidationError
 from engine import __version__
 from engine.config import Settings, get_settings
 from engine.logging_setup import configure_logging
+from engine.models.ai_queue import BackendState
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -211,7 +213,29 @@ def _check_config(settings: Settings) -> bool:
     return True
 
 
-async def _check_database(settings: Settings) -> bool:
+@dataclass
+class FleetReport:
+    """The model servers' shared state as the database holds it (`ai_jobs`, `llm_backends`)."""
+
+    backends: dict[str, BackendState]
+    queue_length: int
+
+
+async def _fleet_report(dsn: str) -> FleetReport:
+    from engine.storage.ai_queue import AIQueueStorage
+    from engine.storage.postgres.database import Database, create_pool
+
+    pool = await create_pool(dsn, min_size=1, max_size=1, command_timeout=10)
+    try:
+        queue = AIQueueStorage(Database(pool))
+        states = {state.name: state for state in await queue.backend_states()}
+        return FleetReport(states, await queue.queue_length())
+    finally:
+        await pool.close()
+
+
+async def _check_database(settings: Settings) -> tuple[bool, FleetReport | None]:
+    """The database line; with the schema up to date, the AI queue's state too."""
     from engine.storage.postgres.migrations import pending_migrations
 
     where = (
@@ -230,17 +254,18 @@ async def _check_database(settings: Settings) -> bool:
                 pending = await pending_migrations(conn)
             finally:
                 await conn.close()
+            fleet = None if pending else await _fleet_report(dsn)
     except Exception as exc:  # any failure to reach the database is the answer we report
         _say(f"database: FAILED ({where}: {_one_line(exc)})")
-        return False
+        return False, None
     schema = (
-        "schema up to date"
-        if not pending
+        f"schema up to date, AI queue: {fleet.queue_length} waiting"
+        if fleet is not None
         else f"{len(pending)} migration{'s' if len(pending) > 1 else ''} pending,"
         " applied at start or by `rugpt migrate`"
     )
     _say(f"database: ok ({where}, PostgreSQL {version}, {latency_ms:.0f} ms, {schema})")
-    return True
+    return True, fleet
 
 
 def _check_local_llm(settings: Settings) -> bool:
@@ -266,8 +291,9 @@ def _check_local_llm(settings: Settings) -> bool:
     return True
 
 
-async def _check_llm(settings: Settings) -> bool:
-    """One line per model server of the fleet (`llm:` alone when there is one)."""
+async def _check_llm(settings: Settings, fleet: FleetReport | None = None) -> bool:
+    """One line per model server of the fleet (`llm:` alone when there is one), with its
+    shared state (healthy or ejected, slots in use) once an engine has registered it."""
     from engine.llm.probe import LLMProbe
 
     if settings.llm_provider == "local" and not settings.llm_backends:
@@ -282,14 +308,23 @@ async def _check_llm(settings: Settings) -> bool:
             target = f"{status.provider} at {status.base_url}"
             if several:
                 target += f", capacity {backend.capacity}"
+            shared = fleet.backends.get(backend.name) if fleet is not None else None
+            state = (
+                f"; {shared.state}, {shared.slots_in_use} of {backend.capacity} slots in use"
+                if shared is not None
+                else ""
+            )
             if status.reachable and status.model_present:
-                _say(f"{label}: ok ({target}, model {status.model})")
+                _say(f"{label}: ok ({target}, model {status.model}{state})")
                 continue
             all_ok = False
             if status.reachable:
-                _say(f"{label}: FAILED ({target} is reachable but has no model {status.model})")
+                _say(
+                    f"{label}: FAILED ({target} is reachable but has no model "
+                    f"{status.model}{state})"
+                )
             else:
-                _say(f"{label}: FAILED ({target} unreachable: {status.error})")
+                _say(f"{label}: FAILED ({target} unreachable: {status.error}{state})")
     return all_ok
 
 
@@ -319,8 +354,8 @@ async def _check(settings: Settings) -> int:
         _say("database: SKIPPED (configuration invalid)")
         _say("llm: SKIPPED (configuration invalid)")
         return EXIT_CONFIG
-    database_ok = await _check_database(settings)
-    llm_ok = await _check_llm(settings)
+    database_ok, fleet = await _check_database(settings)
+    llm_ok = await _check_llm(settings, fleet)
     return EXIT_OK if database_ok and llm_ok else EXIT_FAILED
 
 

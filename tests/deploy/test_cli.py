@@ -281,3 +281,39 @@ async def test_audit_purge_deletes_only_rows_past_the_retention(
     assert purged.stdout.strip() == "audit-purge: ok (2 rows older than 30 days deleted)"
     assert kept_forever.stdout.strip().startswith("audit-purge: ok (retention 0")
     assert sorted(json.loads(r["details"])["days"] for r in left) == [0, 29]
+
+
+def test_check_lists_every_model_server_with_its_shared_state(
+    fresh_database_url: str, tmp_path: Path
+) -> None:
+    with ModelListServer([MODEL]) as gpu1, ModelListServer(["other:1b"]) as gpu2:
+        backends = [
+            {
+                "name": "gpu1",
+                "provider": "ollama",
+                "base_url": gpu1.base_url,
+                "model": MODEL,
+                "capacity": 2,
+            },
+            {
+                "name": "gpu2",
+                "provider": "ollama",
+                "base_url": gpu2.base_url,
+                "model": MODEL,
+                "capacity": 4,
+            },
+        ]
+        env = _env(fresh_database_url, tmp_path, llm_backends=json.dumps(backends))
+        with running_engine(env, tmp_path):  # registers the servers in the database
+            pass
+        result = run_cli(["check"], env, tmp_path)
+
+    lines = dict(line.split(": ", 1) for line in result.stdout.splitlines())
+    assert list(lines) == ["config", "database", "llm gpu1", "llm gpu2"], result.stdout
+    assert result.returncode == 1  # gpu2 lacks the model
+    assert "schema up to date, AI queue: 0 waiting" in lines["database"]
+    assert lines["llm gpu1"] == (
+        f"ok (ollama at {gpu1.base_url}, capacity 2, model {MODEL}; healthy, 0 of 2 slots in use)"
+    )
+    assert lines["llm gpu2"].startswith(f"FAILED (ollama at {gpu2.base_url}, capacity 4 is ")
+    assert lines["llm gpu2"].endswith(", 0 of 4 slots in use)")
