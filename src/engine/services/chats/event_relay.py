@@ -54,8 +54,8 @@ ProposalLoader = Callable[[UUID, UUID], Awaitable[dict[str, Any] | None]]
 RECONNECT_SECONDS = 2.0
 TOKEN_WINDOW_SECONDS = 0.1
 # characters of answer text per notification: NOTIFY payloads end at 8000 bytes, and a
-# character takes up to 4 in UTF-8 (JSON is sent unescaped)
-TOKEN_CHARS_PER_NOTIFY = 1500
+# character takes up to 6 (4 in UTF-8, JSON being sent unescaped; 6 for an escaped control)
+TOKEN_CHARS_PER_NOTIFY = 1000
 
 
 class PgEventRelay:
