@@ -26,7 +26,7 @@ CAPACITIES = {"fleet-small": 1, "fleet-mid": 2, "fleet-big": 4}
 
 @asynccontextmanager
 async def fleet(
-    make_settings: Callable[..., Settings], replies: dict[str, Reply]
+    make_settings: Callable[..., Settings], replies: dict[str, Reply], **overrides: Any
 ) -> AsyncIterator[tuple[dict[str, ScriptedLLM], httpx.AsyncClient, list[Any]]]:
     async with AsyncExitStack() as stack:
         servers = {name: await stack.enter_async_context(ScriptedLLM()) for name in CAPACITIES}
@@ -47,6 +47,7 @@ async def fleet(
             "ai_recovery_enabled": True,
             "ai_poll_interval_seconds": 0.2,
             "ai_backend_backoff_seconds": 30,
+            **overrides,
         }
         _, replica = await stack.enter_async_context(
             running_app(make_settings(ai_worker_enabled=False, **common))
@@ -123,9 +124,13 @@ async def test_capacity_is_global_and_a_light_org_is_not_starved(make_settings) 
 
 
 async def test_a_failing_server_is_ejected_and_its_answers_move(make_settings) -> None:  # type: ignore[no-untyped-def]
-    ok = Reply.text("ответ", delay=0.05)
-    replies = {"fleet-small": ok, "fleet-mid": Reply.http_error(500), "fleet-big": ok}
-    async with fleet(make_settings, replies) as (_servers, client, workers):
+    ok = Reply.text("ответ", delay=0.3)  # slow enough that the failing one is tried 3+ times
+    failing = Reply.http_error(500, delay=0.3)
+    replies = {"fleet-small": ok, "fleet-mid": failing, "fleet-big": ok}
+    # the 500 server lists its models: health probes passing between its failed answers
+    # (every 0.2 s, each failure 0.3 s) must not wipe its run of failures
+    probing = {"ai_backend_health_interval_seconds": 0.2}
+    async with fleet(make_settings, replies, **probing) as (_servers, client, workers):
         api = Api(client, SYSTEM_ADMIN_PASSWORD)
         org = await api.create_org(members=2)
         chat_id, ids = await _ask_many(client, org, 20)

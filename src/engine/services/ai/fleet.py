@@ -215,14 +215,20 @@ class AIFleet:
             task.add_done_callback(_log_failure)
 
     async def probe(self) -> None:
-        """Probe every backend: one failed probe ejects it; dead tickets are forgotten."""
+        """Probe every backend: one failed probe ejects it; dead tickets are forgotten.
+
+        A probe that passes clears nothing: it only lists the models, so a server that
+        lists them but fails every answer (500s) must still reach AI_BACKEND_EJECT_AFTER
+        failures in a row; an answer that succeeds clears them, in whichever process it
+        succeeds (failures recorded by other processes are marked suspect here too)."""
+        self._suspect.update(
+            state.name
+            for state in await self.queue.backend_states()
+            if state.name in self.backends and (state.consecutive_failures or state.ejected)
+        )
         for name, probe in self.probes.items():
             status = await probe.status(fresh=True)
-            if status.reachable and status.model_present:
-                if name in self._suspect:
-                    self._suspect.discard(name)
-                    await self.queue.backend_ok(name)
-            else:
+            if not (status.reachable and status.model_present):
                 reason = status.error or f"model {status.model!r} missing"
                 await self._failed(name, f"health: {reason}", eject_after=1)
         await self.queue.forget_dead_tickets()
