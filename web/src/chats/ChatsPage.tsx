@@ -5,7 +5,7 @@ import { Link, Outlet, useParams } from "react-router";
 import { chats } from "../api";
 import { useCurrentUser } from "../auth/session";
 import { formatTime } from "../i18n";
-import { chatTitle, useDirectory } from "./directory";
+import { chatTitle, useDirectory, useRoles } from "./directory";
 import { NewChatDialog } from "./NewChatDialog";
 import { markdownPreview } from "./preview";
 
@@ -14,6 +14,7 @@ export function ChatsPage() {
   const { chatId } = useParams();
   const me = useCurrentUser();
   const { byId } = useDirectory();
+  const { byCode: roleByCode } = useRoles();
   const [showArchived, setShowArchived] = useState(false);
   const [creating, setCreating] = useState(false);
   const list = useQuery({
@@ -42,7 +43,7 @@ export function ChatsPage() {
             const unread = chat.unread_count ?? 0;
             const last = chat.last_message;
             const lastAuthor =
-              last?.kind === "ai" ? `@@${last.role_code ?? t("chats.ai")}` : last?.author_id === me?.id ? t("chats.you") : byId.get(last?.author_id ?? "")?.full_name || byId.get(last?.author_id ?? "")?.username;
+              last?.kind === "ai" ? (last.role_code ? roleByCode.get(last.role_code)?.name || `@@${last.role_code}` : t("chats.ai")) : last?.author_id === me?.id ? t("chats.you") : byId.get(last?.author_id ?? "")?.full_name || byId.get(last?.author_id ?? "")?.username;
             return (
               <li key={chat.id}>
                 <Link
