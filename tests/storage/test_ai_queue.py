@@ -51,13 +51,14 @@ class Probe:
         return {"backends": [self.backend], "aging_seconds": aging, "lease_seconds": 30}
 
     async def claim(self, *messages: int, aging: float = HOUR) -> ClaimedJob | None:
+        job, _ = await self.claim_and_backlog(*messages, aging=aging)
+        return job
+
+    async def claim_and_backlog(
+        self, *messages: int, aging: float = 1.0
+    ) -> tuple[ClaimedJob | None, bool]:
         return await self.storage.claim(
             "probe", only_messages=list(messages), **self._kwargs(aging)
-        )
-
-    async def claim_next(self, *messages: int) -> tuple[ClaimedJob | None, bool]:
-        return await self.storage.claim_next(
-            "probe", only_messages=list(messages), **self._kwargs(1.0)
         )
 
     async def grant(self, ticket: int, aging: float = HOUR) -> str | None:
@@ -116,17 +117,17 @@ async def test_claim_does_not_leave_synchronous_commit_off(probe: Probe) -> None
     assert status == "running"
 
 
-async def test_claim_next_tells_whether_more_was_waiting(probe: Probe) -> None:
+async def test_a_claim_tells_whether_more_was_waiting(probe: Probe) -> None:
     first, second = await probe.ask(), await probe.ask()
-    job, more = await probe.claim_next(first, second)
+    job, more = await probe.claim_and_backlog(first, second)
     assert job is not None and job.message_id == first and more, "the second waits"
-    job_none, more = await probe.claim_next(first, second)
+    job_none, more = await probe.claim_and_backlog(first, second)
     assert job_none is None and more, "no slot free, and the second still waits"
     await probe.storage.finish(job.id)
-    job, more = await probe.claim_next(first, second)
+    job, more = await probe.claim_and_backlog(first, second)
     assert job is not None and job.message_id == second and not more
     await probe.storage.finish(job.id)
-    assert await probe.claim_next(first, second) == (None, False)
+    assert await probe.claim_and_backlog(first, second) == (None, False)
 
 
 async def test_a_chat_answer_goes_before_an_older_proactive_run(probe: Probe) -> None:

@@ -8,7 +8,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -23,7 +23,7 @@ def process_id() -> str:
 Renew = Callable[[Sequence[tuple[UUID, int]], datetime], Awaitable[set[UUID]]]
 
 
-async def renew_leases_forever(
+async def _renew_leases_forever(
     in_flight: dict[UUID, int],
     *,
     lease_seconds: float,
@@ -50,6 +50,30 @@ async def renew_leases_forever(
         for work_id, _ in claims:
             if work_id not in held and in_flight.pop(work_id, 0):
                 log.info("lease of %s %s is no longer ours", what, work_id)
+
+
+@contextlib.asynccontextmanager
+async def renewing_leases(
+    in_flight: dict[UUID, int],
+    *,
+    lease_seconds: float,
+    now: Callable[[], Awaitable[datetime]],
+    renew: Renew,
+    what: str,
+) -> AsyncIterator[None]:
+    """Keep the leases of `in_flight` renewed while the block runs (the work it carries out)."""
+    beat = asyncio.create_task(
+        _renew_leases_forever(
+            in_flight, lease_seconds=lease_seconds, now=now, renew=renew, what=what
+        ),
+        name=f"lease-heartbeat-{what}",
+    )
+    try:
+        yield
+    finally:
+        beat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await beat
 
 
 class PeriodicTask:

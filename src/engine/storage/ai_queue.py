@@ -183,32 +183,15 @@ class AIQueueStorage:
         aging_seconds: float,
         lease_seconds: float,
         only_messages: Sequence[int] | None = None,
-    ) -> ClaimedJob | None:
-        """The next chat answer in fair order with a slot of a backend, or None when nothing
-        waits or no slot is free. Fair order: the organization with the fewest running
-        jobs, then its user with the fewest, then the oldest; an urgent ticket waiting
-        longer goes first (it is granted to its owner, so nothing is claimed here)."""
-        job, _ = await self.claim_next(
-            owner,
-            backends=backends,
-            aging_seconds=aging_seconds,
-            lease_seconds=lease_seconds,
-            only_messages=only_messages,
-        )
-        return job
-
-    async def claim_next(
-        self,
-        owner: str,
-        *,
-        backends: Sequence[str],
-        aging_seconds: float,
-        lease_seconds: float,
-        only_messages: Sequence[int] | None = None,
     ) -> tuple[ClaimedJob | None, bool]:
-        """`claim`, and whether anything else was waiting then (another chat answer this
-        claim could take, or a ticket): when nothing was, the claimer need not look again
-        until told of new work, which saves a claim transaction or two per answer."""
+        """The next chat answer in fair order with a slot of a backend (None when nothing
+        waits or no slot is free), and whether anything else was waiting then.
+
+        Fair order: the organization with the fewest running jobs, then its user with the
+        fewest, then the oldest; an urgent ticket waiting longer goes first (it is granted
+        to its owner, so nothing is claimed here). Whether more waited (another chat answer
+        this claim could take, or a ticket): when nothing did, the claimer need not look
+        again until told of new work, which saves a claim transaction or two per answer."""
         async with self.db.system("ai worker").transaction() as conn:
             # The claim commits without waiting for its WAL flush (this transaction only):
             # a claim lost in a database crash leaves the job pending or past its lease, and

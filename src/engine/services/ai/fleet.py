@@ -86,7 +86,7 @@ class AIFleet:
 
     async def claim(self, only_messages: set[int] | None = None) -> ClaimedJob | None:
         s = self.settings
-        job, self.backlog = await self.queue.claim_next(
+        job, self.backlog = await self.queue.claim(
             self.owner,
             backends=self.names,
             aging_seconds=s.ai_proactive_aging_seconds,

@@ -13,7 +13,6 @@ done, so a restart neither loses nor repeats one. Due-ness is judged by the data
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,7 +29,7 @@ from engine.models.calendar import (
     MissedPolicy,
     RunStatus,
 )
-from engine.services.background import process_id, renew_leases_forever
+from engine.services.background import process_id, renewing_leases
 from engine.services.calendar.recurrence import Schedule
 from engine.services.notifications.notification_service import NotificationService
 from engine.storage.calendar import CalendarRunStorage, CalendarStorage
@@ -278,26 +277,18 @@ class SchedulerService:
             finally:
                 in_flight.pop(run.id, None)
 
-        heartbeat = asyncio.create_task(self._heartbeat(in_flight), name="scheduler-heartbeat")
-        try:
-            await asyncio.gather(*(execute(run) for run in runs))
-        finally:
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
-        return len(runs)
-
-    async def _heartbeat(self, in_flight: dict[UUID, int]) -> None:
-        """The lease is short (SCHEDULER_LEASE_SECONDS, 60 s) so a dead process's firings
-        are taken over within about a minute, while a live process's agent may run for as
-        long as SCHEDULER_AGENT_TIMEOUT_SECONDS allows."""
-        await renew_leases_forever(
+        # The lease is short (SCHEDULER_LEASE_SECONDS, 60 s) so a dead process's firings are
+        # taken over within about a minute; renewed, a live process's agent may run for as
+        # long as SCHEDULER_AGENT_TIMEOUT_SECONDS allows.
+        async with renewing_leases(
             in_flight,
             lease_seconds=self.settings.scheduler_lease_seconds,
             now=self.clock.now,
             renew=lambda claims, until: self.runs.renew(claims, lease_until=until),
             what="firings",
-        )
+        ):
+            await asyncio.gather(*(execute(run) for run in runs))
+        return len(runs)
 
     async def _execute(self, run: EventRun) -> None:
         settings = self.settings

@@ -15,7 +15,6 @@ notification.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -40,7 +39,7 @@ from engine.models.user import User
 from engine.notifications.base import BaseSender, DeliveryError
 from engine.notifications.telegram import is_chat_address
 from engine.services.audit_service import AuditTrail
-from engine.services.background import renew_leases_forever
+from engine.services.background import renewing_leases
 from engine.services.identity.access import require_org_admin
 from engine.storage.notifications import ChannelStorage, NotificationLogStorage, NotificationStorage
 from engine.storage.postgres.clock import DatabaseClock
@@ -165,25 +164,17 @@ class NotificationService:
             )
             if claimed:
                 in_flight.update((n.id, n.attempts) for n in claimed)
-                heartbeat = asyncio.create_task(self._heartbeat(in_flight))
-                try:
+                async with renewing_leases(
+                    in_flight,
+                    lease_seconds=settings.notification_lease_seconds,
+                    now=self.clock.now,
+                    renew=lambda claims, until: self.outbox.renew(claims, lease_until=until),
+                    what="notifications",
+                ):
                     await asyncio.gather(*(deliver(n) for n in claimed))
-                finally:
-                    heartbeat.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await heartbeat
             handled += len(claimed)
             if len(claimed) < settings.notification_batch_size:
                 return handled
-
-    async def _heartbeat(self, in_flight: dict[UUID, int]) -> None:
-        await renew_leases_forever(
-            in_flight,
-            lease_seconds=self.settings.notification_lease_seconds,
-            now=self.clock.now,
-            renew=lambda claims, until: self.outbox.renew(claims, lease_until=until),
-            what="notifications",
-        )
 
     async def _deliver(self, notification: Notification) -> None:
         user = await self.users.get(notification.org_id, notification.user_id)
