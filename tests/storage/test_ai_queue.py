@@ -154,3 +154,55 @@ async def test_a_person_waiting_through_a_ticket_or_an_aged_run_keeps_its_place(
         job = await probe.claim(question, aging=aging)
         assert job is not None and job.message_id == question
         await probe.storage.finish(job.id)
+
+
+async def test_an_answer_moving_off_a_failed_server_goes_before_new_claims(probe: Probe) -> None:
+    """Its server failed mid-answer: the next free slot is the moving answer's, not the
+    next question's or a ticket's, however long the queue behind it."""
+    failed = f"{probe.backend}-failed"
+    await probe.storage.register_backends(
+        [dict(name=failed, provider="ollama", base_url="http://y", model="m", capacity=1, weight=1)]
+    )
+    cut, busy, later = await probe.ask(), await probe.ask(), await probe.ask()
+    on_failed, _ = await probe.storage.claim(
+        "probe", backends=[failed], aging_seconds=HOUR, lease_seconds=30, only_messages=[cut]
+    )
+    running = await probe.claim(busy)
+    assert on_failed is not None and running is not None
+    ticket = await probe.ticket(Priority.PERSON_WAITING)
+
+    def move() -> Any:
+        return probe.storage.move(
+            on_failed.id, backends=[probe.backend], exclude=[failed], lease_seconds=30
+        )
+
+    assert await move() is None, "no slot free yet: it waits, on record"
+    in_use = {b.name: b.slots_in_use for b in await probe.storage.backend_states()}
+    assert in_use == {failed: 0, probe.backend: 1}, "the failed call's slot is free"
+    await probe.storage.finish(running.id)
+    assert await probe.claim(later) is None, "the freed slot is the moving answer's"
+    assert await probe.grant(ticket) is None
+    assert await move() == probe.backend
+    moving = await probe.raw.fetchval("SELECT moving_from FROM ai_jobs WHERE id = $1", on_failed.id)
+    assert moving is None
+    await probe.storage.finish(on_failed.id)
+    assert await probe.grant(ticket) == probe.backend
+    await probe.storage.finish(ticket)
+
+    # one that gives up waiting (no attempts left) stops holding the queue back
+    busy_again = await probe.ask()
+    again, _ = await probe.storage.claim(
+        "probe", backends=[failed], aging_seconds=HOUR, lease_seconds=30, only_messages=[later]
+    )
+    running = await probe.claim(busy_again)
+    assert again is not None and running is not None
+    assert (
+        await probe.storage.move(
+            again.id, backends=[probe.backend], exclude=[failed], lease_seconds=30
+        )
+        is None
+    )
+    await probe.storage.finish(running.id)
+    assert await probe.claim(await probe.ask()) is None
+    await probe.storage.stop_moving(again.id)
+    assert await probe.claim(await probe.ask()) is not None

@@ -26,7 +26,8 @@ _LIVE = (
 # The backend to give the next slot of: known to the claiming process, not excluded, with
 # a free slot, healthy (or, when all of them are ejected, any: the person then reads the
 # failure instead of waiting for a server nobody knows will return); the most free
-# capacity (scaled by weight) first.
+# capacity (scaled by weight) first. A new claim or ticket also leaves alone every server
+# that a job moving off a failed one may take (that job goes first).
 _FREE_BACKEND = """
     free AS (
         SELECT b.name FROM llm_backends b
@@ -38,8 +39,14 @@ _FREE_BACKEND = """
                               WHERE h.name = ANY($1::text[]) AND NOT (h.name = ANY($2::text[]))
                                 AND (h.ejected_until IS NULL OR h.ejected_until <= now())))
           AND b.capacity > coalesce(used.n, 0)
+          {after_movers}
         ORDER BY b.weight * (b.capacity - coalesce(used.n, 0)) / b.capacity DESC, b.name
         LIMIT 1)"""
+_AFTER_MOVERS = """AND NOT EXISTS (SELECT 1 FROM ai_jobs m
+                          WHERE m.moving_from IS NOT NULL AND m.status = 'running'
+                            AND m.lease_until > now() AND NOT (b.name = ANY(m.moving_from)))"""
+_FREE_FOR_NEW = _FREE_BACKEND.format(after_movers=_AFTER_MOVERS)
+_FREE_FOR_MOVER = _FREE_BACKEND.format(after_movers="")
 
 
 def _claimable_chat(alias: str) -> str:
@@ -201,7 +208,7 @@ class AIQueueStorage:
                 _CLAIM_LOCK_KEY,
             )
             row = await conn.fetchrow(
-                f"""WITH live AS ({_LIVE}), {_FREE_BACKEND},
+                f"""WITH live AS ({_LIVE}), {_FREE_FOR_NEW},
                     org_load AS (SELECT org_id, count(*) AS n FROM live GROUP BY org_id),
                     user_load AS (SELECT org_id, user_id, count(*) AS n FROM live
                                   GROUP BY org_id, user_id),
@@ -218,7 +225,8 @@ class AIQueueStorage:
                         LIMIT 1),
                     claimed AS (
                         UPDATE ai_jobs SET status = 'running', owner = $4,
-                               backend = (SELECT name FROM free), attempts = attempts + 1,
+                               backend = (SELECT name FROM free), moving_from = NULL,
+                               attempts = attempts + 1,
                                lease_until = now() + make_interval(secs => $5),
                                started_at = now()
                         WHERE id = (SELECT id FROM next) AND EXISTS (SELECT 1 FROM free)
@@ -271,7 +279,7 @@ class AIQueueStorage:
         async with self.db.system("ai worker").transaction() as conn:
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _CLAIM_LOCK_KEY)
             value = await conn.fetchval(
-                f"""WITH live AS ({_LIVE}), {_FREE_BACKEND}
+                f"""WITH live AS ({_LIVE}), {_FREE_FOR_NEW}
                     UPDATE ai_jobs t SET status = 'running', backend = (SELECT name FROM free),
                            attempts = attempts + 1, started_at = now(),
                            lease_until = now() + make_interval(secs => $5)
@@ -292,14 +300,18 @@ class AIQueueStorage:
     async def move(
         self, job_id: int, *, backends: Sequence[str], exclude: Sequence[str], lease_seconds: float
     ) -> str | None:
-        """Give a running job a slot of another backend (its own failed); None if none free."""
+        """Give a running job a slot of another backend (its own failed); None if none is
+        free: the job then holds no slot (the failed call is over) and waits with `exclude`
+        on record, before every new claim on the servers it may take."""
         async with self.db.system("ai worker").transaction() as conn:
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _CLAIM_LOCK_KEY)
             value = await conn.fetchval(
-                f"""WITH live AS ({_LIVE}), {_FREE_BACKEND}
+                f"""WITH live AS ({_LIVE}), {_FREE_FOR_MOVER}
                     UPDATE ai_jobs SET backend = (SELECT name FROM free),
+                           moving_from = CASE WHEN EXISTS (SELECT 1 FROM free) THEN NULL
+                                              ELSE $2::text[] END,
                            lease_until = now() + make_interval(secs => $4)
-                    WHERE id = $3 AND status = 'running' AND EXISTS (SELECT 1 FROM free)
+                    WHERE id = $3 AND status = 'running'
                     RETURNING backend""",
                 list(backends),
                 list(exclude),
@@ -307,6 +319,12 @@ class AIQueueStorage:
                 lease_seconds,
             )
         return str(value) if value is not None else None
+
+    async def stop_moving(self, job_id: int) -> None:
+        """The job gave up waiting for another backend: new claims need not wait for it."""
+        await self.db.system("ai worker").execute(
+            "UPDATE ai_jobs SET moving_from = NULL WHERE id = $1", job_id
+        )
 
     async def extend(self, job_ids: Sequence[int], owner: str, lease_seconds: float) -> None:
         """Heartbeat: keep this process's jobs and tickets (running or waiting) its own."""

@@ -362,7 +362,7 @@ class MessageStorage:
     ) -> Message | None:
         row = await self.db.tenant(org_id).fetchrow(
             f"""UPDATE messages SET ai_status = 'done', content = $2, meta = $3, ai_error = NULL,
-                       ai_lease_until = NULL, ai_finished_at = now(), updated_at = now()
+                       ai_finished_at = now(), updated_at = now()
                 WHERE org_id = $4 AND id = $1 AND ai_status = 'running' RETURNING {_COLUMNS}""",
             message_id,
             content,
@@ -376,8 +376,7 @@ class MessageStorage:
     ) -> Message | None:
         row = await self.db.tenant(org_id).fetchrow(
             f"""UPDATE messages SET ai_status = 'failed', ai_error = $2,
-                       meta = coalesce($3, meta), ai_lease_until = NULL,
-                       ai_finished_at = now(), updated_at = now()
+                       meta = coalesce($3, meta), ai_finished_at = now(), updated_at = now()
                 WHERE org_id = $4 AND id = $1 AND ai_status IN ('pending', 'running')
                 RETURNING {_COLUMNS}""",
             message_id,

@@ -157,8 +157,9 @@ class AIFleet:
 
     async def reroute(self, lease: SlotLease, error: LLMError) -> None:
         """After `error` on the lease's backend: count it against the backend and move the
-        slot to another healthy backend, waiting for a free one; raise `error` when the job
-        has used its attempts or no other backend can take it."""
+        slot to another healthy backend, waiting for a free one (before any new claim: the
+        job is on record as moving); raise `error` when the job has used its attempts or no
+        other backend can take it."""
         s = self.settings
         failed = lease.backend
         lease.failed.append(failed)
@@ -166,30 +167,44 @@ class AIFleet:
         if lease.job_id is None or len(lease.failed) >= s.ai_max_attempts:
             raise error
         deadline = asyncio.get_running_loop().time() + s.llm_timeout_seconds
-        while True:
-            others = [
-                b.name
-                for b in await self.queue.backend_states()
-                if b.name in self.backends and not b.ejected and b.name not in lease.failed
-            ]
-            if not others:
-                raise error
-            moved = await self.queue.move(
-                lease.job_id,
-                backends=others,
-                exclude=lease.failed,
-                lease_seconds=s.ai_lease_seconds,
-            )
-            if moved is not None:
-                log.warning(
-                    "job %s: %s failed (%s); moved to %s", lease.job_id, failed, error.detail, moved
+        waiting = False
+        try:
+            while True:
+                others = [
+                    b.name
+                    for b in await self.queue.backend_states()
+                    if b.name in self.backends and not b.ejected and b.name not in lease.failed
+                ]
+                if not others:
+                    raise error
+                moved = await self.queue.move(
+                    lease.job_id,
+                    backends=others,
+                    exclude=lease.failed,
+                    lease_seconds=s.ai_lease_seconds,
                 )
-                lease.backend = moved
-                self.changed()  # the failed backend's slot is free again
-                return
-            if asyncio.get_running_loop().time() > deadline:
-                raise error
-            await self.wait_change(s.ai_poll_interval_seconds)
+                if moved is not None:
+                    log.warning(
+                        "job %s: %s failed (%s); moved to %s",
+                        lease.job_id,
+                        failed,
+                        error.detail,
+                        moved,
+                    )
+                    lease.backend = moved
+                    if not waiting:
+                        self.changed()  # the failed backend's slot is free again
+                    waiting = False
+                    return
+                if not waiting:
+                    self.changed()  # the failed backend's slot is free now
+                waiting = True  # new claims now leave the servers it may take to it
+                if asyncio.get_running_loop().time() > deadline:
+                    raise error
+                await self.wait_change(s.ai_poll_interval_seconds)
+        finally:
+            if waiting:
+                await asyncio.shield(self.queue.stop_moving(lease.job_id))
 
     async def _failed(self, name: str, reason: str, eject_after: int) -> None:
         self._suspect.add(name)
