@@ -23,7 +23,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -136,6 +136,7 @@ class RecordedRequest:
     stream: bool
     headers: dict[str, str]
     reply: Reply | None = None  # None when rejected before scripting (e.g. unknown model)
+    received_at: float = field(default_factory=time.monotonic)
 
     @property
     def last_user_text(self) -> str:

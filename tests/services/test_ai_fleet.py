@@ -8,6 +8,7 @@ their peak concurrency.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -184,6 +185,40 @@ async def test_a_server_killed_mid_answer_and_one_failing_leave_the_answers_to_t
         health = (await client.get("/api/v1/health")).json()
         states = {b["name"]: b["state"] for b in health["llm_backends"]}
         assert states == {"fleet-small": "healthy", "fleet-mid": "ejected", "fleet-big": "ejected"}
+
+
+async def test_answers_cut_by_a_dead_server_go_before_the_questions_still_queued(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """The big server dies while typing four answers with questions still queued: those
+    four are asked again at the next free slots of the others, not after the queue."""
+    ok = Reply.text("ответ", delay=0.5)  # a healthy slot frees twice a second at most
+    typing = Reply.text("недописанный ответ " + "слово " * 40, pace=0.1)
+    replies = {"fleet-small": ok, "fleet-mid": ok, "fleet-big": typing}
+    async with fleet(make_settings, replies) as (servers, client, _workers):
+        big, healthy = servers["fleet-big"], [servers["fleet-small"], servers["fleet-mid"]]
+        api = Api(client, SYSTEM_ADMIN_PASSWORD)
+        org = await api.create_org(members=2)
+        chat_id, ids = await _ask_many(client, org, 30)
+        await wait_for(lambda: big.in_flight == 4 and len(big.sent_pieces) >= 4, timeout=30)
+        cut = {_question(r.last_user_text) for r in big.requests}
+        killed_at = time.monotonic()
+        await big.kill()
+
+        async def settled() -> list[str] | None:
+            statuses = await _status(client, org, chat_id, ids)
+            return statuses if all(s in ("done", "failed") for s in statuses) else None
+
+        assert await wait_for(settled, timeout=60, message="answers settled") == ["done"] * 30
+        after = sorted(
+            (r for server in healthy for r in server.requests if r.received_at > killed_at),
+            key=lambda r: r.received_at,
+        )
+        asked_after = [_question(r.last_user_text) for r in after]
+        assert len(asked_after) > 10, "questions were still queued when the server died"
+        # the slots freed after the kill go to the four cut answers first; each of the 3
+        # healthy slots may have taken one question before the failures were on record
+        assert cut <= set(asked_after[: len(cut) + 3]), (sorted(cut), asked_after)
 
 
 async def test_one_worker_hands_a_freed_slot_to_the_next_answer_without_a_poll(  # type: ignore[no-untyped-def]
