@@ -145,7 +145,9 @@ async def seed(stack: Stack) -> None:
     stack.accounts["bob"] = await api.create_member(acme, "bob", full_name="Борис Смирнов")
     stack.accounts["carol"] = await api.create_member(globex, "carol", full_name="Карина Ли")
     stack.accounts["globex_boss"] = globex.admin
+    stack.accounts["root"] = await api.system_admin()
     stack.orgs = {
+        "root": "system",
         "boss": acme.slug,
         "alice": acme.slug,
         "bob": acme.slug,

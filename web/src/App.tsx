@@ -15,6 +15,7 @@ const NotificationsPage = lazy(() => import("./notifications/NotificationsPage")
 const UsersPage = lazy(() => import("./admin/UsersPage"));
 const DocumentsPage = lazy(() => import("./admin/DocumentsPage"));
 const OrganizationsPage = lazy(() => import("./admin/OrganizationsPage"));
+const SystemPage = lazy(() => import("./admin/SystemPage"));
 
 /** Admin screens are hidden from others (the API refuses them anyway). */
 function AdminOnly({ system = false, children }: { system?: boolean; children: React.ReactNode }) {
@@ -58,6 +59,14 @@ export function App() {
               element={
                 <AdminOnly system>
                   <OrganizationsPage />
+                </AdminOnly>
+              }
+            />
+            <Route
+              path="admin/system"
+              element={
+                <AdminOnly system>
+                  <SystemPage />
                 </AdminOnly>
               }
             />

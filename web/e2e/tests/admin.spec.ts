@@ -75,3 +75,22 @@ test("the other organization's admin does not see the first one's users", async 
     await expect(list.locator(`[data-testid="user-item"][data-username="${username}"]`)).toHaveCount(0);
   }
 });
+
+test("the system administrator sees the model servers and the AI queue", async ({ page }) => {
+  await login(page, account("root"), "/admin/system");
+  await expect(page.getByTestId("system-page")).toBeVisible();
+  await expect(page.getByTestId("system-summary")).toHaveAttribute("data-status", "ok");
+  await expect(page.getByTestId("system-database")).toContainText("отвечает");
+  await expect(page.getByTestId("system-queue")).toBeVisible();
+  const server = page.locator('[data-testid="model-server"][data-name="default"]');
+  await expect(server).toHaveAttribute("data-state", "healthy");
+  await expect(server).toContainText("Работает");
+  await expect(server.getByTestId("model-server-slots")).toContainText(/\d+ из \d+/);
+  await shootBothWidths(page, "admin-system");
+
+  // nobody else is shown the page or its link
+  const alice = await personAt(page.context().browser()!, account("alice"), "/admin/system");
+  await expect(alice.getByTestId("not-found")).toBeVisible();
+  await expect(alice.getByTestId("nav-system")).toHaveCount(0);
+  await alice.context().close();
+});

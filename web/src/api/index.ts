@@ -8,6 +8,7 @@ import type {
   DocumentSummary,
   EventInput,
   EventRun,
+  HealthReport,
   LinkToken,
   LoginResponse,
   Message,
@@ -60,6 +61,10 @@ export const organizations = {
     admin?: { username: string; password: string; email?: string; full_name?: string };
   }) => api.post<Organization>("/organizations", body),
   setActive: (id: string, is_active: boolean) => api.patch<Organization>(`/organizations/${id}`, { is_active }),
+};
+
+export const system = {
+  health: () => api.get<HealthReport>("/health"),
 };
 
 export const documents = {

@@ -231,3 +231,28 @@ export interface Proposal {
   decided_at: string | null;
   created_at: string;
 }
+
+/** One model server of the fleet, as `/health` lists it. */
+export interface ModelServer {
+  name: string;
+  provider: string;
+  model: string;
+  capacity: number;
+  slots_in_use: number;
+  state: "healthy" | "ejected";
+  ejected_until: string | null;
+  consecutive_failures: number;
+  last_error: string | null;
+  reachable?: boolean;
+  model_present?: boolean;
+  error?: string | null;
+}
+
+/** `GET /health`: the database, the AI queue and every model server. */
+export interface HealthReport {
+  status: "ok" | "degraded" | "unavailable";
+  version: string;
+  database: { ok: boolean; latency_ms: number; error: string | null };
+  ai: { active_jobs: number; queue_length: number | null };
+  llm_backends: ModelServer[];
+}

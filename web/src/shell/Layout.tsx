@@ -32,6 +32,7 @@ export function Layout() {
     ["/admin/users", t("nav.users"), isAdmin(user)],
     ["/admin/documents", t("nav.documents"), isAdmin(user)],
     ["/admin/organizations", t("nav.organizations"), isSystemAdmin(user)],
+    ["/admin/system", t("nav.system"), isSystemAdmin(user)],
     ["/profile", t("nav.profile"), true],
   ];
 

@@ -151,14 +151,14 @@ class OrganizationService:
             system_org = await self.organizations.get_system(conn=conn)
             if system_org is None:
                 system_org = await self.organizations.create(
-                    SYSTEM_ORG_SLUG, "System", is_system=True, conn=conn
+                    SYSTEM_ORG_SLUG, "Система", is_system=True, conn=conn
                 )
             admin = await self.user_service.insert_user(
                 system_org.id,
                 NewUser(
                     username=username,
                     email=email,
-                    full_name="System administrator",
+                    full_name="Системный администратор",
                     password=password,
                 ),
                 role=AccessRole.SYSTEM_ADMIN,
