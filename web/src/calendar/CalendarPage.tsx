@@ -199,6 +199,18 @@ function EventDetails({ event, onEdit }: { event: CalendarEvent; onEdit: () => v
     queryFn: () => calendar.runs(event.id),
     refetchInterval: 10_000,
   });
+  // A new or finished run moves the event on (its next run, or none after a one-time
+  // event fired): show the event as the engine has it now, not as it was when opened.
+  const runsSeen = (runs.data ?? []).map((run) => `${run.id}:${run.status}`).join(",");
+  const lastRunsSeen = useRef<string | null>(null);
+  useEffect(() => {
+    if (!runs.data) return;
+    if (lastRunsSeen.current !== null && lastRunsSeen.current !== runsSeen) {
+      void queryClient.invalidateQueries({ queryKey: ["calendar", "events"] });
+      void queryClient.invalidateQueries({ queryKey: ["calendar", "occurrences"] });
+    }
+    lastRunsSeen.current = runsSeen;
+  }, [runs.data, runsSeen, queryClient]);
   return (
     <section
       className="card"
