@@ -9,7 +9,7 @@ bench/README.md ("Fleet"): the oldest urgent ticket's id computed once instead o
 anti-join per queued job. `--plan` prints EXPLAIN (ANALYZE, BUFFERS) of the statement.
 
 The statement is rebuilt from `engine.storage.ai_queue`'s pieces (`_LIVE`,
-`_FREE_BACKEND`, `_claimable_chat`, `_urgent_ticket`, `_JOB_COLUMNS`) with the text of
+`_FREE_FOR_NEW`, `_claimable_chat`, `_urgent_ticket`, `_JOB_COLUMNS`) with the text of
 `claim()` at the diagnosis ("as is"); `src/` has since taken the change, and grown a
 `more_waiting` column: `--check` says whether the text `claim()` sends holds the change.
 
@@ -49,7 +49,7 @@ def statement(once: bool) -> str:
 
     urgent = _urgent_ticket()
     ticket = (ONCE if once else ANTI_JOIN).format(urgent=urgent)
-    return f"""WITH live AS ({q._LIVE}), {q._FREE_BACKEND},
+    return f"""WITH live AS ({q._LIVE}), {q._FREE_FOR_NEW},
         org_load AS (SELECT org_id, count(*) AS n FROM live GROUP BY org_id),
         user_load AS (SELECT org_id, user_id, count(*) AS n FROM live
                       GROUP BY org_id, user_id),
