@@ -87,7 +87,7 @@ async def sent_by_claim() -> str:
 
         async def fetchrow(self, sql: str, *_: Any) -> dict[str, Any]:
             sent.append(sql)
-            return {"id": None, "more_waiting": False}  # nothing claimed
+            return {"id": None, "more_waiting": False, "slot_left": False}  # nothing claimed
 
     class Tx:
         async def __aenter__(self) -> Conn:

@@ -34,11 +34,11 @@ def _instrument() -> None:
 
     async def timed_claim(self: Any, *args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
-        job = await claim(self, *args, **kwargs)
+        result = await claim(self, *args, **kwargs)
         claim_s.append(time.perf_counter() - started)
         counts["claims"] += 1
-        counts["empty"] += job is None
-        return job
+        counts["empty"] += result.job is None
+        return result
 
     async def probed_pass(self: Any) -> int:
         counts["passes"] += 1

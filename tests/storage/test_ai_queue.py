@@ -57,9 +57,10 @@ class Probe:
     async def claim_and_backlog(
         self, *messages: int, aging: float = 1.0
     ) -> tuple[ClaimedJob | None, bool]:
-        return await self.storage.claim(
+        claim = await self.storage.claim(
             "probe", only_messages=list(messages), **self._kwargs(aging)
         )
+        return claim.job, claim.more_waiting
 
     async def grant(self, ticket: int, aging: float = HOUR) -> str | None:
         return await self.storage.grant_ticket(ticket, **self._kwargs(aging))
@@ -164,9 +165,11 @@ async def test_an_answer_moving_off_a_failed_server_goes_before_new_claims(probe
         [dict(name=failed, provider="ollama", base_url="http://y", model="m", capacity=1, weight=1)]
     )
     cut, busy, later = await probe.ask(), await probe.ask(), await probe.ask()
-    on_failed, _ = await probe.storage.claim(
-        "probe", backends=[failed], aging_seconds=HOUR, lease_seconds=30, only_messages=[cut]
-    )
+    on_failed = (
+        await probe.storage.claim(
+            "probe", backends=[failed], aging_seconds=HOUR, lease_seconds=30, only_messages=[cut]
+        )
+    ).job
     running = await probe.claim(busy)
     assert on_failed is not None and running is not None
     ticket = await probe.ticket(Priority.PERSON_WAITING)
@@ -191,9 +194,11 @@ async def test_an_answer_moving_off_a_failed_server_goes_before_new_claims(probe
 
     # one that gives up waiting (no attempts left) stops holding the queue back
     busy_again = await probe.ask()
-    again, _ = await probe.storage.claim(
-        "probe", backends=[failed], aging_seconds=HOUR, lease_seconds=30, only_messages=[later]
-    )
+    again = (
+        await probe.storage.claim(
+            "probe", backends=[failed], aging_seconds=HOUR, lease_seconds=30, only_messages=[later]
+        )
+    ).job
     running = await probe.claim(busy_again)
     assert again is not None and running is not None
     assert (
@@ -206,3 +211,20 @@ async def test_an_answer_moving_off_a_failed_server_goes_before_new_claims(probe
     assert await probe.claim(await probe.ask()) is None
     await probe.storage.stop_moving(again.id)
     assert await probe.claim(await probe.ask()) is not None
+
+
+async def test_a_claim_says_whether_it_left_a_slot_free(probe: Probe) -> None:
+    """The claimer wakes the other processes only for a slot it left free while something
+    waited: here a person-waiting ticket, whose turn it is, keeps the slot from the claim."""
+    question = await probe.ask()
+    ticket = await probe.ticket(Priority.PERSON_WAITING)
+    later = await probe.ask()
+    claim = await probe.storage.claim("probe", only_messages=[question], **probe._kwargs(HOUR))
+    assert claim.job is not None and not claim.slot_left, "it took the only slot"
+    full = await probe.storage.claim("probe", only_messages=[later], **probe._kwargs(HOUR))
+    assert full.job is None and full.more_waiting and not full.slot_left, "none was free"
+    await probe.storage.finish(claim.job.id)
+    blocked = await probe.storage.claim("probe", only_messages=[later], **probe._kwargs(HOUR))
+    assert blocked.job is None and blocked.more_waiting and blocked.slot_left, "the ticket's"
+    assert await probe.grant(ticket) == probe.backend
+    await probe.storage.finish(ticket)

@@ -33,6 +33,18 @@ class ClaimedJob:
 
 
 @dataclass(frozen=True, slots=True)
+class Claim:
+    """A claim's outcome. `more_waiting`: anything else waited then (a chat answer, a
+    ticket, an answer moving off a failed server). `slot_left`: a slot of a healthy server
+    was still free after it, which this claimer did not take (it is another process's
+    ticket's or moving answer's turn)."""
+
+    job: ClaimedJob | None
+    more_waiting: bool
+    slot_left: bool
+
+
+@dataclass(frozen=True, slots=True)
 class BackendState:
     """A model server as every process sees it (the database's record of it)."""
 

@@ -13,7 +13,7 @@ from uuid import UUID
 
 import asyncpg
 
-from engine.models.ai_queue import BackendState, ClaimedJob, JobKind, Priority
+from engine.models.ai_queue import BackendState, Claim, ClaimedJob, JobKind, Priority
 from engine.storage.postgres.database import Database
 
 _CLAIM_LOCK_KEY = 0x52754752  # advisory lock of slot claims (bootstrap uses ...51)
@@ -190,15 +190,17 @@ class AIQueueStorage:
         aging_seconds: float,
         lease_seconds: float,
         only_messages: Sequence[int] | None = None,
-    ) -> tuple[ClaimedJob | None, bool]:
+    ) -> Claim:
         """The next chat answer in fair order with a slot of a backend (None when nothing
-        waits or no slot is free), and whether anything else was waiting then.
+        waits or no slot is free), whether anything else was waiting then, and whether a
+        slot was left free.
 
         Fair order: the organization with the fewest running jobs, then its user with the
         fewest, then the oldest; an urgent ticket waiting longer goes first (it is granted
         to its owner, so nothing is claimed here). Whether more waited (another chat answer
-        this claim could take, or a ticket): when nothing did, the claimer need not look
-        again until told of new work, which saves a claim transaction or two per answer."""
+        this claim could take, a ticket, or an answer moving off a failed server): when
+        nothing did, the claimer need not look again until told of new work, nor wake the
+        other processes when it frees a slot; that saves claim transactions on every answer."""
         async with self.db.system("ai worker").transaction() as conn:
             # The claim commits without waiting for its WAL flush (this transaction only):
             # a claim lost in a database crash leaves the job pending or past its lease, and
@@ -230,12 +232,25 @@ class AIQueueStorage:
                                lease_until = now() + make_interval(secs => $5),
                                started_at = now()
                         WHERE id = (SELECT id FROM next) AND EXISTS (SELECT 1 FROM free)
-                        RETURNING {_JOB_COLUMNS})
-                    SELECT c.*, EXISTS (
+                        RETURNING {_JOB_COLUMNS}),
+                    open_slots AS (
+                        SELECT coalesce(sum(greatest(b.capacity - coalesce(used.n, 0), 0)), 0)
+                               AS n
+                        FROM llm_backends b
+                        LEFT JOIN (SELECT backend, count(*) AS n FROM live GROUP BY backend) used
+                               ON used.backend = b.name
+                        WHERE b.name = ANY($1::text[])
+                          AND (b.ejected_until IS NULL OR b.ejected_until <= now()))
+                    SELECT c.*,
+                           (SELECT n FROM open_slots) > (SELECT count(*) FROM claimed)
+                               AS slot_left,
+                           EXISTS (
                         SELECT 1 FROM ai_jobs w
                         WHERE w.id IS DISTINCT FROM (SELECT id FROM claimed)
                           AND (({_claimable_chat("w")} AND {_ONLY_MESSAGES.format(alias="w")})
                                OR (w.kind = 'ticket' AND w.status = 'pending'
+                                   AND w.lease_until > now())
+                               OR (w.moving_from IS NOT NULL AND w.status = 'running'
                                    AND w.lease_until > now()))) AS more_waiting
                     FROM (SELECT 1) AS one LEFT JOIN claimed c ON true""",
                 list(backends),
@@ -247,7 +262,7 @@ class AIQueueStorage:
             )
         assert row is not None
         job = _job(row) if row["id"] is not None else None
-        return job, bool(row["more_waiting"])
+        return Claim(job, bool(row["more_waiting"]), bool(row["slot_left"]))
 
     # --- tickets: a proactive run waits for a slot of its own ---
 

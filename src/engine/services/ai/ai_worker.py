@@ -52,6 +52,8 @@ class AIWorker:
         self._loop: asyncio.Task[None] | None = None
         self._beat: asyncio.Task[None] | None = None
         self._closing = False
+        self._pass_again = False
+        """A slot was freed here after the last claim pass's last claim: pass again now."""
         self._submitted: set[int] | None = None if settings.ai_recovery_enabled else set()
         """With recovery off, only the answers queued through this process are claimed."""
 
@@ -81,18 +83,28 @@ class AIWorker:
         return await self._claim_pass()
 
     async def _claim_forever(self) -> None:
-        while not self._closing:
-            try:
-                await self._claim_pass()
-            except Exception:
-                log.exception("AI claim pass failed; will retry")
-            await self.fleet.wait_change(self.settings.ai_poll_interval_seconds)
+        self.fleet.local_worker = True
+        try:
+            while not self._closing:
+                again = False
+                try:
+                    await self._claim_pass()
+                except Exception:
+                    log.exception("AI claim pass failed; will retry")
+                else:
+                    again = self._pass_again
+                if not again:
+                    await self.fleet.wait_change(self.settings.ai_poll_interval_seconds)
+        finally:
+            self.fleet.local_worker = False
 
     async def _claim_pass(self) -> int:
         started = 0
+        at_limit = False
         while not self._closing:
             if self._running() >= self.settings.ai_job_slots:
                 self.fleet.backlog = True  # not looked: a slot freed here must look again
+                at_limit = True
                 break
             if self._submitted is not None and not self._submitted:
                 break
@@ -105,8 +117,9 @@ class AIWorker:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
             started += 1
-            if not self.fleet.backlog:  # nothing else was waiting: no claim that finds none
-                break
+            if not (self.fleet.backlog and self.fleet.slot_left):
+                break  # nothing else waited, or no slot was left: no claim that finds none
+        self._pass_again = self.fleet.claim_pass_done(at_limit=at_limit)
         return started
 
     def _running(self) -> int:
@@ -197,6 +210,7 @@ class AIWorker:
     async def stop(self) -> None:
         """Cancel running work; its leases expire and another process (or restart) resumes it."""
         self._closing = True
+        self.fleet.local_worker = False  # slots freed from now on are the others' to take
         self.fleet.local_changed()
         helpers = [t for t in (self._loop, self._beat) if t is not None]
         tasks = list(self._tasks)

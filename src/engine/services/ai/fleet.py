@@ -50,10 +50,21 @@ class AIFleet:
         self.broadcast: Callable[[str], None] | None = None
         self._changed = asyncio.Event()
         self.backlog = True
-        """Whether work may be waiting that this process's worker did not take: something
-        was waiting at the last claim (another answer, a ticket, or no slot free), or the
-        worker stopped before looking. When not, a slot freed here wakes no local claim
-        pass (new work wakes one anyway), only the other processes."""
+        """Whether work may be waiting: something was waiting at the last claim (another
+        answer, a ticket or an answer moving off a failed server, in any process; or no slot
+        free), or the worker stopped before looking, or this process has no worker. When
+        not, a slot freed here wakes nobody: whatever is queued or starts waiting later
+        wakes every process itself (`changed`), and their claim passes find the slot."""
+        self.local_worker = False
+        """Whether this process's AI worker is claiming (it then takes a slot freed here
+        itself and tells the other processes only what it leaves)."""
+        self._released = 0
+        """Slots freed here so far; the claim pass looks at those freed before its last
+        claim (`_released_seen`) and tells the others what it left of them."""
+        self._released_seen = 0
+        self._released_handled = 0
+        self.slot_left = False
+        """Whether the last claim left a slot of a healthy server free."""
         self._ticket_waiters = 0
         self._suspect: set[str] = set()
         """Backends with a failure on record: a success is then written back."""
@@ -70,8 +81,7 @@ class AIFleet:
     def changed(self) -> None:
         """Something was queued or freed here: wake local waiters and every other process."""
         self.local_changed()
-        if self.broadcast is not None:
-            self.broadcast(QUEUE_SIGNAL)
+        self._tell_others()
 
     def local_changed(self) -> None:
         self._changed.set()
@@ -86,26 +96,60 @@ class AIFleet:
 
     async def claim(self, only_messages: set[int] | None = None) -> ClaimedJob | None:
         s = self.settings
-        job, self.backlog = await self.queue.claim(
+        self._released_seen = self._released
+        claim = await self.queue.claim(
             self.owner,
             backends=self.names,
             aging_seconds=s.ai_proactive_aging_seconds,
             lease_seconds=s.ai_lease_seconds,
             only_messages=None if only_messages is None else sorted(only_messages),
         )
-        if job is not None:
-            self.held.add(job.id)
-        return job
+        self.backlog, self.slot_left = claim.more_waiting, claim.slot_left
+        if claim.job is not None:
+            self.held.add(claim.job.id)
+        return claim.job
 
     async def release(self, job_id: int) -> None:
         self.held.discard(job_id)
         try:
             await self.queue.finish(job_id)
         finally:
-            if self.backlog or self._ticket_waiters:
-                self.local_changed()
-            if self.broadcast is not None:
-                self.broadcast(QUEUE_SIGNAL)
+            self._slot_freed()
+
+    def _slot_freed(self) -> None:
+        """Wake whoever may want the slot: the worker here first. With recovery off each
+        process claims only its own answers, so every process hears of every slot."""
+        if not self.settings.ai_recovery_enabled:
+            self.changed()
+        elif self.backlog or self._ticket_waiters:
+            self.local_changed()
+            if self.local_worker:
+                self._released += 1  # the claim pass here decides (claim_pass_done)
+            else:
+                self._tell_others()
+        # else nothing waited at the last claim: whatever is queued or starts waiting
+        # later wakes every process itself (`changed`), and their claims find the slot
+
+    def claim_pass_done(self, *, at_limit: bool) -> bool:
+        """After the local worker's claim pass: wake the other processes for a slot freed
+        here that the pass left free while something waited (another process's ticket or
+        moving answer), or did not look at (`at_limit`: its own jobs are at their limit).
+        True when a slot was freed here after the pass's last claim: pass again."""
+        if self._released == self._released_handled:
+            return False
+        if at_limit:
+            self._released_handled = self._released
+            self._tell_others()
+            return False
+        if self._released_seen > self._released_handled:
+            self._released_handled = self._released_seen
+            if self.backlog and self.slot_left:
+                self._tell_others()
+        return self._released > self._released_handled
+
+    def _tell_others(self) -> None:
+        if self.broadcast is not None:
+            self.broadcast(QUEUE_SIGNAL)
 
     def lease_for(self, job_id: int, backend: str) -> SlotLease:
         return SlotLease(job_id, backend, reroute=self.reroute, on_success=self._succeeded)
@@ -126,6 +170,7 @@ class AIFleet:
         )
         self.held.add(ticket)
         token = None
+        waited = False
         try:
             self._ticket_waiters += 1
             try:
@@ -138,6 +183,9 @@ class AIFleet:
                     )
                     if backend is not None:
                         break
+                    if not waited:
+                        self.changed()  # a ticket waits: every process's releases wake it
+                        waited = True
                     await self.wait_change(s.ai_poll_interval_seconds)
             finally:
                 self._ticket_waiters -= 1
