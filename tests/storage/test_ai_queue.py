@@ -164,50 +164,45 @@ async def test_an_answer_moving_off_a_failed_server_goes_before_new_claims(probe
     await probe.storage.register_backends(
         [dict(name=failed, provider="ollama", base_url="http://y", model="m", capacity=1, weight=1)]
     )
-    cut, busy, later = await probe.ask(), await probe.ask(), await probe.ask()
-    on_failed = (
-        await probe.storage.claim(
-            "probe", backends=[failed], aging_seconds=HOUR, lease_seconds=30, only_messages=[cut]
-        )
-    ).job
-    running = await probe.claim(busy)
-    assert on_failed is not None and running is not None
-    ticket = await probe.ticket(Priority.PERSON_WAITING)
 
-    def move() -> Any:
+    async def cut_while_the_other_is_busy(question: int) -> tuple[ClaimedJob, ClaimedJob]:
+        """`question` running on the failed server, and the job taking the other's slot."""
+        on_failed = await probe.storage.claim(
+            "probe",
+            backends=[failed],
+            aging_seconds=HOUR,
+            lease_seconds=30,
+            only_messages=[question],
+        )
+        running = await probe.claim(await probe.ask())
+        assert on_failed.job is not None and running is not None
+        return on_failed.job, running
+
+    def move(job: ClaimedJob) -> Any:
         return probe.storage.move(
-            on_failed.id, backends=[probe.backend], exclude=[failed], lease_seconds=30
+            job.id, backends=[probe.backend], exclude=[failed], lease_seconds=30
         )
 
-    assert await move() is None, "no slot free yet: it waits, on record"
+    cut, busy = await cut_while_the_other_is_busy(await probe.ask())
+    later = await probe.ask()
+    ticket = await probe.ticket(Priority.PERSON_WAITING)
+    assert await move(cut) is None, "no slot free yet: it waits, on record"
     in_use = {b.name: b.slots_in_use for b in await probe.storage.backend_states()}
     assert in_use == {failed: 0, probe.backend: 1}, "the failed call's slot is free"
-    await probe.storage.finish(running.id)
+    await probe.storage.finish(busy.id)
     assert await probe.claim(later) is None, "the freed slot is the moving answer's"
     assert await probe.grant(ticket) is None
-    assert await move() == probe.backend
-    moving = await probe.raw.fetchval("SELECT moving_from FROM ai_jobs WHERE id = $1", on_failed.id)
+    assert await move(cut) == probe.backend
+    moving = await probe.raw.fetchval("SELECT moving_from FROM ai_jobs WHERE id = $1", cut.id)
     assert moving is None
-    await probe.storage.finish(on_failed.id)
+    await probe.storage.finish(cut.id)
     assert await probe.grant(ticket) == probe.backend
     await probe.storage.finish(ticket)
 
     # one that gives up waiting (no attempts left) stops holding the queue back
-    busy_again = await probe.ask()
-    again = (
-        await probe.storage.claim(
-            "probe", backends=[failed], aging_seconds=HOUR, lease_seconds=30, only_messages=[later]
-        )
-    ).job
-    running = await probe.claim(busy_again)
-    assert again is not None and running is not None
-    assert (
-        await probe.storage.move(
-            again.id, backends=[probe.backend], exclude=[failed], lease_seconds=30
-        )
-        is None
-    )
-    await probe.storage.finish(running.id)
+    again, busy = await cut_while_the_other_is_busy(later)
+    assert await move(again) is None
+    await probe.storage.finish(busy.id)
     assert await probe.claim(await probe.ask()) is None
     await probe.storage.stop_moving(again.id)
     assert await probe.claim(await probe.ask()) is not None
