@@ -35,10 +35,10 @@ from tests.support.api import Api, Org, create_chat, wait_ai_message
 from tests.support.database import create_database, drop_database
 from tests.support.engine_process import EngineProcess, WorkerProcess, engine_env
 from tests.support.figures import record
+from tests.support.fleet import CAPACITIES, backends_of, scripted_fleet
 
 pytestmark = pytest.mark.slow
 
-CAPACITIES = {"fleet-small": 1, "fleet-mid": 2, "fleet-big": 4}
 TOTAL_CAPACITY = sum(CAPACITIES.values())
 HEAVY, MEDIUM, LIGHT = 200, 90, 10
 ANSWER_SECONDS = 0.15
@@ -77,17 +77,8 @@ async def fleet(
     dsn = await create_database(pg_admin_dsn, prefix="rugpt_fleet")
     try:
         async with AsyncExitStack() as stack:
-            servers = {name: await stack.enter_async_context(ScriptedLLM()) for name in CAPACITIES}
-            backends = [
-                {
-                    "name": name,
-                    "provider": "ollama",
-                    "base_url": servers[name].ollama_base_url,
-                    "model": "qwen2.5:7b",
-                    "capacity": capacity,
-                }
-                for name, capacity in CAPACITIES.items()
-            ]
+            servers = await scripted_fleet(stack)
+            backends = backends_of(servers)
             common = {
                 "LLM_BACKENDS": json.dumps(backends),
                 "PROMPT_DIR": str(prompts),

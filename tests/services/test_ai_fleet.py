@@ -21,8 +21,7 @@ from tests.conftest import SYSTEM_ADMIN_PASSWORD, running_app
 from tests.fakes.llm_server import Reply, ScriptedLLM
 from tests.fakes.waiting import wait_for
 from tests.support.api import Api, Org, create_chat, post_message
-
-CAPACITIES = {"fleet-small": 1, "fleet-mid": 2, "fleet-big": 4}
+from tests.support.fleet import CAPACITIES, backends_of, scripted_fleet
 
 
 @asynccontextmanager
@@ -30,19 +29,10 @@ async def fleet(
     make_settings: Callable[..., Settings], replies: dict[str, Reply], **overrides: Any
 ) -> AsyncIterator[tuple[dict[str, ScriptedLLM], httpx.AsyncClient, list[Any]]]:
     async with AsyncExitStack() as stack:
-        servers = {name: await stack.enter_async_context(ScriptedLLM()) for name in CAPACITIES}
+        servers = await scripted_fleet(stack)
         for name, server in servers.items():
             server.set_default(replies[name])
-        backends = [
-            {
-                "name": name,
-                "provider": "ollama",
-                "base_url": servers[name].ollama_base_url,
-                "model": "qwen2.5:7b",
-                "capacity": capacity,
-            }
-            for name, capacity in CAPACITIES.items()
-        ]
+        backends = backends_of(servers)
         common = {
             "llm_backends": backends,
             "ai_recovery_enabled": True,
