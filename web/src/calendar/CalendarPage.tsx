@@ -66,13 +66,15 @@ export default function CalendarPage() {
             {t("calendar.list")}
           </button>
         </div>
-        <button type="button" aria-label={t("calendar.prev")} onClick={() => shift(-1)}>
-          ‹
-        </button>
-        <strong data-testid="calendar-month">{monthName}</strong>
-        <button type="button" aria-label={t("calendar.next")} onClick={() => shift(1)}>
-          ›
-        </button>
+        <span className="month-nav">
+          <button type="button" aria-label={t("calendar.prev")} onClick={() => shift(-1)}>
+            ‹
+          </button>
+          <strong data-testid="calendar-month">{monthName}</strong>
+          <button type="button" aria-label={t("calendar.next")} onClick={() => shift(1)}>
+            ›
+          </button>
+        </span>
         <button
           type="button"
           onClick={() => {
