@@ -385,18 +385,22 @@ async def _serve_llm(conn: Any) -> None:
 
 
 @contextlib.asynccontextmanager
-async def scripted_llm() -> AsyncIterator[RemoteLLM]:
-    """The scripted LLM in its own process (`RemoteLLM`), stopped on the way out."""
+async def child_process(
+    target: Callable[..., None], args: tuple[Any, ...], name: str
+) -> AsyncIterator[tuple[Any, Any]]:
+    """`target(conn, *args)` in a spawned process: yields (its pipe end, the process) once it
+    sent its first message (what it listens on), and on the way out sends None, waits 10 s
+    for it to stop, then kills it."""
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")
     parent, child = context.Pipe()
-    process = context.Process(target=_llm_child, args=(child,), daemon=True, name="scripted-llm")
+    process = context.Process(target=target, args=(child, *args), daemon=True, name=name)
     process.start()
     try:
         if not await asyncio.to_thread(parent.poll, 60):
-            raise TimeoutError("the scripted LLM did not start in 60 s")
-        yield RemoteLLM(parent, process, int(parent.recv()))
+            raise TimeoutError(f"{name} did not start in 60 s")
+        yield parent, process
     finally:
         with contextlib.suppress(OSError):
             parent.send(None)
@@ -404,6 +408,13 @@ async def scripted_llm() -> AsyncIterator[RemoteLLM]:
         if process.is_alive():
             process.kill()
             await asyncio.to_thread(process.join)
+
+
+@contextlib.asynccontextmanager
+async def scripted_llm() -> AsyncIterator[RemoteLLM]:
+    """The scripted LLM in its own process (`RemoteLLM`), stopped on the way out."""
+    async with child_process(_llm_child, (), "scripted-llm") as (conn, process):
+        yield RemoteLLM(conn, process, int(conn.recv()))
 
 
 # --- the engine ---------------------------------------------------------------------------

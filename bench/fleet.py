@@ -187,25 +187,9 @@ class ModelFleet:
 
 @contextlib.asynccontextmanager
 async def model_fleet(latency: float) -> AsyncIterator[ModelFleet]:
-    import multiprocessing
-
-    context = multiprocessing.get_context("spawn")
-    parent, child = context.Pipe()
-    process = context.Process(
-        target=_fleet_child, args=(child, list(CAPACITIES), latency), daemon=True, name="fleet"
-    )
-    process.start()
-    try:
-        if not await asyncio.to_thread(parent.poll, 60):
-            raise TimeoutError("the scripted model servers did not start in 60 s")
-        yield ModelFleet(parent, dict(parent.recv()))
-    finally:
-        with contextlib.suppress(OSError):
-            parent.send(None)
-        await asyncio.to_thread(process.join, 10)
-        if process.is_alive():
-            process.kill()
-            await asyncio.to_thread(process.join)
+    args = (list(CAPACITIES), latency)
+    async with common.child_process(_fleet_child, args, "fleet") as (conn, _process):
+        yield ModelFleet(conn, dict(conn.recv()))
 
 
 # --- worker processes ---------------------------------------------------------------------

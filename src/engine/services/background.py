@@ -23,35 +23,6 @@ def process_id() -> str:
 Renew = Callable[[Sequence[tuple[UUID, int]], datetime], Awaitable[set[UUID]]]
 
 
-async def _renew_leases_forever(
-    in_flight: dict[UUID, int],
-    *,
-    lease_seconds: float,
-    now: Callable[[], Awaitable[datetime]],
-    renew: Renew,
-    what: str,
-) -> None:
-    """Renew the leases of the work in `in_flight` ({id: attempt}) every third of a lease.
-
-    A process that dies stops renewing, so its work is taken over once the short lease has
-    run out; slow work of a live process is never taken over. Work no longer held (done
-    meanwhile, or taken over after a lapse: its attempt number moved on) leaves the dict.
-    """
-    while True:
-        await asyncio.sleep(lease_seconds / 3)
-        claims = list(in_flight.items())
-        if not claims:
-            continue
-        try:
-            held = await renew(claims, await now() + timedelta(seconds=lease_seconds))
-        except Exception:  # the next beat tries again; the lease still has 2/3 to run
-            log.warning("could not renew the leases of %d %s", len(claims), what)
-            continue
-        for work_id, _ in claims:
-            if work_id not in held and in_flight.pop(work_id, 0):
-                log.info("lease of %s %s is no longer ours", what, work_id)
-
-
 @contextlib.asynccontextmanager
 async def renewing_leases(
     in_flight: dict[UUID, int],
@@ -61,13 +32,30 @@ async def renewing_leases(
     renew: Renew,
     what: str,
 ) -> AsyncIterator[None]:
-    """Keep the leases of `in_flight` renewed while the block runs (the work it carries out)."""
-    beat = asyncio.create_task(
-        _renew_leases_forever(
-            in_flight, lease_seconds=lease_seconds, now=now, renew=renew, what=what
-        ),
-        name=f"lease-heartbeat-{what}",
-    )
+    """Keep the leases of `in_flight` ({id: attempt}) renewed while the block runs (the work
+    it carries out), every third of a lease.
+
+    A process that dies stops renewing, so its work is taken over once the short lease has
+    run out; slow work of a live process is never taken over. Work no longer held (done
+    meanwhile, or taken over after a lapse: its attempt number moved on) leaves the dict.
+    """
+
+    async def renew_forever() -> None:
+        while True:
+            await asyncio.sleep(lease_seconds / 3)
+            claims = list(in_flight.items())
+            if not claims:
+                continue
+            try:
+                held = await renew(claims, await now() + timedelta(seconds=lease_seconds))
+            except Exception:  # the next beat tries again; the lease still has 2/3 to run
+                log.warning("could not renew the leases of %d %s", len(claims), what)
+                continue
+            for work_id, _ in claims:
+                if work_id not in held and in_flight.pop(work_id, 0):
+                    log.info("lease of %s %s is no longer ours", what, work_id)
+
+    beat = asyncio.create_task(renew_forever(), name=f"lease-heartbeat-{what}")
     try:
         yield
     finally:
